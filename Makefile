@@ -1,0 +1,25 @@
+# execlog: PGXS build
+MODULE_big = execlog
+EXTENSION = execlog
+# The install script is assembled from src/sql/*.sql, in name order.
+DATA_built = execlog--0.1.sql
+OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
+SHLIB_LINK += -lcurl
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration
+
+# pg_regress and isolation tests run on a private cluster with execlog
+# preloaded (test/execlog.conf); workers are off there, so the status
+# machine can be driven by hand.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=test/execlog.conf --temp-instance=./tmp_check
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --temp-config=test/execlog.conf --temp-instance=./tmp_check_iso \
+	--inputdir=test --outputdir=test/output_iso
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+execlog--0.1.sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Install what execlog needs on Debian 12, then build and install execlog.
+#
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (it
+# installs only what is missing).  Needs root, or sudo, for apt-get and for
+# "make install".
+set -euo pipefail
+
+EXECLOG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export EXECLOG_ROOT
+PG_BIN=/usr/lib/postgresql/15/bin
+export PG_BIN
+
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev postgresql-15-cron
+	libipc-run-perl make gcc python3 nginx-light wrk python3-aiosmtpd procps)
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		echo "execlog: \"$*\" needs root; run this script as root or install sudo" >&2
+		exit 1
+	fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "execlog: installing ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts a cluster and nginx on install; execlog's scripts run their own.
+	as_root systemctl stop nginx >/dev/null 2>&1 || as_root service nginx stop >/dev/null 2>&1 || true
+fi
+
+export PATH="$PG_BIN:$PATH"
+make -C "$EXECLOG_ROOT" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+as_root make -C "$EXECLOG_ROOT" -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+
+# The unprivileged user that runs servers and tests (PostgreSQL refuses root).
+if [ "$(id -u)" = 0 ]; then
+	EXECLOG_USER=postgres
+else
+	EXECLOG_USER=$(id -un)
+fi
+export EXECLOG_USER
+
+# run_as_user CMD...: run a command as that user, keeping PATH.
+run_as_user() {
+	if [ "$(id -un)" = "$EXECLOG_USER" ]; then
+		"$@"
+	else
+		su "$EXECLOG_USER" -s /bin/bash -c "$(printf '%q ' env PATH="$PATH" "$@")"
+	fi
+}

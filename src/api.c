@@ -1,0 +1,541 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  The SQL API: start, retry, cancel, resume and complete_task.
+ *
+ * Each function first looks the object up as the caller, so privileges and
+ * row-level security decide what the caller may act on ("does not exist"
+ * otherwise), then switches to the extension owner to lock and change it.
+ * Refusals raise an error and change nothing.  The status trigger
+ * (status.c) re-checks every change, so these functions only add the
+ * friendlier messages and the rules that depend on more than one row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "execlog.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(execlog_start_by_name);
+PG_FUNCTION_INFO_V1(execlog_start_by_id);
+PG_FUNCTION_INFO_V1(execlog_retry);
+PG_FUNCTION_INFO_V1(execlog_cancel);
+PG_FUNCTION_INFO_V1(execlog_resume);
+PG_FUNCTION_INFO_V1(execlog_complete_task);
+
+/*
+ * A saved plan for each statement the API runs.  Plans are prepared on
+ * first use in a backend; the plan cache re-plans them when the role or the
+ * schema changes.
+ */
+typedef struct ApiStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[4];
+	SPIPlanPtr	plan;
+} ApiStmt;
+
+static ApiStmt find_by_name = {
+	"SELECT a.id, a.enabled, ac.name"
+	"  FROM execlog.automations a"
+	"  JOIN execlog.accounts ac ON ac.id = a.account_id"
+	" WHERE a.name = $1 AND ($2::text IS NULL OR ac.name = $2)"
+	" ORDER BY ac.name",
+	2, {TEXTOID, TEXTOID}
+};
+
+static ApiStmt find_by_id = {
+	"SELECT a.id, a.enabled, a.name FROM execlog.automations a WHERE a.id = $1",
+	1, {INT8OID}
+};
+
+static ApiStmt insert_execution = {
+	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
+	" VALUES ($1, $2, $3, $4) RETURNING id",
+	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
+};
+
+static ApiStmt execution_visible = {
+	"SELECT 1 FROM execlog.executions WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiStmt lock_for_retry = {
+	"SELECT e.status::text, e.attempt, a.max_retries, a.name,"
+	"       e.trigger_id IS NULL OR t.revision IS DISTINCT FROM e.trigger_revision,"
+	"       EXISTS (SELECT 1 FROM execlog.steps s"
+	"                WHERE s.automation_id = a.id AND s.kind = 'response')"
+	"  FROM execlog.executions e"
+	"  JOIN execlog.automations a ON a.id = e.automation_id"
+	"  LEFT JOIN execlog.triggers t ON t.id = e.trigger_id"
+	" WHERE e.id = $1 FOR UPDATE OF e",
+	1, {INT8OID}
+};
+
+static ApiStmt do_retry = {
+	"UPDATE execlog.executions"
+	"   SET status = 'pending', attempt = attempt + 1, from_start = $2,"
+	"       run_after = NULL, resume = NULL"
+	" WHERE id = $1",
+	2, {INT8OID, BOOLOID}
+};
+
+static ApiStmt lock_execution = {
+	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR UPDATE",
+	1, {INT8OID}
+};
+
+static ApiStmt do_cancel = {
+	"UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
+	" WHERE id = $1 RETURNING worker",
+	1, {INT8OID}
+};
+
+static ApiStmt do_resume = {
+	"UPDATE execlog.executions"
+	"   SET status = 'running', resume = $2, run_after = NULL, worker = NULL"
+	" WHERE id = $1",
+	2, {INT8OID, JSONBOID}
+};
+
+static ApiStmt task_visible = {
+	"SELECT 1 FROM execlog.tasks WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiStmt lock_task = {
+	"SELECT status FROM execlog.tasks WHERE id = $1 FOR UPDATE",
+	1, {INT8OID}
+};
+
+static ApiStmt do_complete_task = {
+	"UPDATE execlog.tasks"
+	"   SET status = 'done', note = $2, closed_at = pg_catalog.now(), closed_by = $3"
+	" WHERE id = $1",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+/*
+ * api_run
+ *		Execute a saved statement; returns SPI_processed.
+ */
+static uint64
+api_run(ApiStmt *stmt, Datum *values, const char *nulls, bool read_only)
+{
+	int			rc;
+
+	if (stmt->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		stmt->plan = p;
+	}
+	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column of the first result row, as text (palloc'd in the SPI context). */
+static char *
+result_text(int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+}
+
+static Datum
+result_datum(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/*
+ * require_arg
+ *		Refuse a NULL argument with a clear error.
+ */
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * begin_api_call / end_api_call
+ *		Bracket an API function: connect SPI, pin search_path and remember
+ *		the caller as the actor of every change made.
+ */
+static void
+begin_api_call(ExeclogPrivState *priv)
+{
+	SPI_connect();
+	execlog_pin_search_path(priv);
+	execlog_actor = GetUserNameFromId(GetUserId(), false);
+}
+
+static void
+end_api_call(ExeclogPrivState *priv)
+{
+	execlog_actor = execlog_default_actor;
+	execlog_restore(priv);
+	SPI_finish();
+}
+
+/*
+ * enqueue
+ *		Insert a new execution of an automation as the extension owner.
+ */
+static int64
+enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
+		const char *triggered_by)
+{
+	Datum		values[4];
+	char		nulls[5] = "    ";
+	bool		isnull;
+
+	values[0] = Int64GetDatum(automation_id);
+	values[1] = (Datum) 0;
+	nulls[1] = 'n';				/* the manual trigger */
+	values[2] = CStringGetTextDatum(triggered_by);
+	values[3] = payload;
+
+	execlog_become_owner(priv);
+	api_run(&insert_execution, values, nulls, false);
+	return DatumGetInt64(result_datum(0, 1, &isnull));
+}
+
+/* The payload argument, with SQL NULL meaning an empty object. */
+static Datum
+payload_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	return PG_GETARG_DATUM(argno);
+}
+
+static void
+refuse_disabled(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("automation \"%s\" is disabled", name),
+			 errhint("Enable it with UPDATE execlog.automations SET enabled = true.")));
+}
+
+/*
+ * execlog.start(automation text, payload jsonb, account text) returns bigint
+ */
+Datum
+execlog_start_by_name(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[2];
+	char		nulls[3] = "  ";
+	char	   *name;
+	char	   *account = NULL;
+	uint64		n;
+	bool		isnull;
+	int64		automation_id;
+	int64		id;
+
+	require_arg(fcinfo, 0, "automation name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	values[0] = PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(2))
+		nulls[1] = 'n';
+	else
+	{
+		account = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		values[1] = PG_GETARG_DATUM(2);
+	}
+
+	begin_api_call(&priv);
+	n = api_run(&find_by_name, values, nulls, true);
+	if (n == 0)
+	{
+		if (account)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("automation \"%s\" does not exist in account \"%s\"",
+							name, account)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("automation \"%s\" does not exist", name)));
+	}
+	if (n > 1)
+	{
+		StringInfoData accounts;
+		uint64		i;
+
+		initStringInfo(&accounts);
+		for (i = 0; i < n; i++)
+			appendStringInfo(&accounts, "%s\"%s\"", i > 0 ? ", " : "",
+							 SPI_getvalue(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, 3));
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("automation name \"%s\" is ambiguous", name),
+				 errdetail("Automations of that name exist in accounts %s.", accounts.data),
+				 errhint("Pass the account name as the third argument of execlog.start().")));
+	}
+	automation_id = DatumGetInt64(result_datum(0, 1, &isnull));
+	if (!DatumGetBool(result_datum(0, 2, &isnull)))
+		refuse_disabled(name);
+
+	id = enqueue(&priv, automation_id, payload_arg(fcinfo, 1),
+				 GetUserNameFromId(GetSessionUserId(), false));
+	end_api_call(&priv);
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * execlog.start(automation_id bigint, payload jsonb) returns bigint
+ */
+Datum
+execlog_start_by_id(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[1];
+	int64		automation_id;
+	bool		isnull;
+	int64		id;
+
+	require_arg(fcinfo, 0, "automation id");
+	automation_id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(automation_id);
+
+	begin_api_call(&priv);
+	if (api_run(&find_by_id, values, NULL, true) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("automation %lld does not exist", (long long) automation_id)));
+	if (!DatumGetBool(result_datum(0, 2, &isnull)))
+		refuse_disabled(result_text(3));
+
+	id = enqueue(&priv, automation_id, payload_arg(fcinfo, 1),
+				 GetUserNameFromId(GetSessionUserId(), false));
+	end_api_call(&priv);
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * check_execution_visible
+ *		As the caller: error out unless the execution exists and is visible.
+ */
+static void
+check_execution_visible(int64 id)
+{
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(id);
+	if (api_run(&execution_visible, values, NULL, true) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %lld does not exist", (long long) id)));
+}
+
+/*
+ * lock_status
+ *		As the owner: lock an execution and return its status.
+ */
+static char *
+lock_status(int64 id)
+{
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(id);
+	if (api_run(&lock_execution, values, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %lld does not exist", (long long) id)));
+	return result_text(1);
+}
+
+/*
+ * execlog.retry(execution_id bigint, from_start boolean) returns bigint
+ *
+ * Refusals, in this order: a status that cannot be retried, a response step,
+ * a reconfigured trigger, the retry limit.
+ */
+Datum
+execlog_retry(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[2];
+	int64		id;
+	bool		from_start;
+	char	   *status;
+	int32		attempt;
+	int32		max_retries;
+	char	   *automation;
+	bool		isnull;
+
+	require_arg(fcinfo, 0, "execution id");
+	id = PG_GETARG_INT64(0);
+	from_start = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	values[0] = Int64GetDatum(id);
+	values[1] = BoolGetDatum(from_start);
+
+	begin_api_call(&priv);
+	check_execution_visible(id);
+	execlog_become_owner(&priv);
+
+	if (api_run(&lock_for_retry, values, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %lld does not exist", (long long) id)));
+	status = result_text(1);
+	attempt = DatumGetInt32(result_datum(0, 2, &isnull));
+	max_retries = DatumGetInt32(result_datum(0, 3, &isnull));
+	automation = result_text(4);
+
+	if (strcmp(status, "failed") != 0 &&
+		strcmp(status, "partially_executed") != 0 &&
+		strcmp(status, "rejected") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be retried: its status is \"%s\"",
+						(long long) id, status),
+				 errdetail("Only failed, partially executed and rejected executions can be retried.")));
+	if (DatumGetBool(result_datum(0, 6, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be retried: automation \"%s\" has a response step",
+						(long long) id, automation),
+				 errdetail("Its response was already sent and cannot be sent again."),
+				 errhint("Start a new execution with execlog.start().")));
+	if (DatumGetBool(result_datum(0, 5, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be retried: its trigger was reconfigured",
+						(long long) id),
+				 errdetail("The trigger that started it was changed or removed after the execution started."),
+				 errhint("Start a new execution with execlog.start().")));
+	if (attempt >= max_retries + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld has reached its retry limit", (long long) id),
+				 errdetail("It has made %d attempts and its automation allows %d retries.",
+						   attempt, max_retries),
+				 errhint("Start a new execution with execlog.start().")));
+
+	api_run(&do_retry, values, NULL, false);
+	end_api_call(&priv);
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * execlog.cancel(execution_id bigint) returns void
+ */
+Datum
+execlog_cancel(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[1];
+	int64		id;
+	char	   *status;
+
+	require_arg(fcinfo, 0, "execution id");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+
+	begin_api_call(&priv);
+	check_execution_visible(id);
+	execlog_become_owner(&priv);
+	status = lock_status(id);
+	if (strcmp(status, "pending") != 0 && strcmp(status, "queued") != 0 &&
+		strcmp(status, "running") != 0 && strcmp(status, "paused") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be cancelled: its status is \"%s\"",
+						(long long) id, status),
+				 errdetail("Only pending, queued, running and paused executions can be cancelled.")));
+	api_run(&do_cancel, values, NULL, false);
+	end_api_call(&priv);
+	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.resume(execution_id bigint, payload jsonb) returns void
+ */
+Datum
+execlog_resume(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[2];
+	int64		id;
+	char	   *status;
+
+	require_arg(fcinfo, 0, "execution id");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	values[1] = payload_arg(fcinfo, 1);
+
+	begin_api_call(&priv);
+	check_execution_visible(id);
+	execlog_become_owner(&priv);
+	status = lock_status(id);
+	if (strcmp(status, "paused") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be resumed: its status is \"%s\"",
+						(long long) id, status),
+				 errdetail("Only paused executions can be resumed.")));
+	api_run(&do_resume, values, NULL, false);
+	end_api_call(&priv);
+	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.complete_task(task_id bigint, note text) returns void
+ */
+Datum
+execlog_complete_task(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	Datum		values[3];
+	char		nulls[4] = "   ";
+	int64		id;
+	char	   *status;
+
+	require_arg(fcinfo, 0, "task id");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+	else
+		values[1] = PG_GETARG_DATUM(1);
+
+	begin_api_call(&priv);
+	values[2] = CStringGetTextDatum(execlog_actor);
+	if (api_run(&task_visible, values, NULL, true) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task %lld does not exist", (long long) id)));
+	execlog_become_owner(&priv);
+	if (api_run(&lock_task, values, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task %lld does not exist", (long long) id)));
+	status = result_text(1);
+	if (strcmp(status, "open") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("task %lld cannot be completed: its status is \"%s\"",
+						(long long) id, status)));
+	api_run(&do_complete_task, values, nulls, false);
+	end_api_call(&priv);
+	PG_RETURN_VOID();
+}

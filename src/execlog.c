@@ -1,0 +1,167 @@
+/*-------------------------------------------------------------------------
+ *
+ * execlog.c
+ *	  Library entry point: settings, shared memory, worker registration and
+ *	  waking the workers when a transaction that enqueued work commits.
+ *
+ * execlog must be loaded through shared_preload_libraries: the workers and
+ * their shared memory exist only then.  Loading it any other way fails with
+ * a hint, so CREATE EXTENSION without preloading fails clearly.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "execlog.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+ExeclogShared *execlog_shared = NULL;
+bool		execlog_preloaded = false;
+const char *execlog_actor = NULL;
+const char *execlog_default_actor = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Set when this transaction enqueued work; the workers are woken at commit. */
+static bool wake_pending = false;
+
+void		_PG_init(void);
+
+/*
+ * execlog_shmem_request
+ *		Reserve our shared memory area.
+ */
+static void
+execlog_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ExeclogShared)));
+}
+
+/*
+ * execlog_shmem_startup
+ *		Attach to (and on first use, initialise) the shared memory area.
+ */
+static void
+execlog_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	execlog_shared = ShmemInitStruct("execlog", sizeof(ExeclogShared), &found);
+	if (!found)
+	{
+		memset(execlog_shared, 0, sizeof(ExeclogShared));
+		SpinLockInit(&execlog_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * execlog_wake_workers
+ *		Set the latch of every running worker.
+ */
+void
+execlog_wake_workers(void)
+{
+	Latch	   *latches[EXECLOG_MAX_WORKERS];
+	int			n = 0;
+	int			i;
+
+	if (execlog_shared == NULL)
+		return;
+
+	SpinLockAcquire(&execlog_shared->mutex);
+	execlog_shared->wakeups++;
+	for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
+	{
+		if (execlog_shared->slots[i].pid != 0 && execlog_shared->slots[i].latch)
+			latches[n++] = execlog_shared->slots[i].latch;
+	}
+	SpinLockRelease(&execlog_shared->mutex);
+
+	/* SetLatch is safe on another process's latch; do it outside the lock */
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
+}
+
+/*
+ * execlog_xact_callback
+ *		Wake the workers once the transaction that enqueued work commits.
+ *
+ * Waking them earlier would make them look for rows they cannot see yet;
+ * an aborted transaction enqueued nothing, so it wakes nobody.
+ */
+static void
+execlog_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_pending)
+			{
+				wake_pending = false;
+				execlog_wake_workers();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_pending = false;
+			/* an API call that failed must not name its caller later */
+			execlog_actor = execlog_default_actor;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * execlog_wake_at_commit
+ *		Ask for the workers to be woken when the current transaction commits.
+ */
+void
+execlog_wake_at_commit(void)
+{
+	wake_pending = true;
+}
+
+/*
+ * _PG_init
+ *		Library load: define settings, reserve shared memory, register workers.
+ */
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execlog must be loaded via \"shared_preload_libraries\""),
+				 errhint("Add execlog to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
+
+	execlog_preloaded = true;
+	execlog_define_gucs();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = execlog_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = execlog_shmem_startup;
+
+	RegisterXactCallback(execlog_xact_callback, NULL);
+
+}

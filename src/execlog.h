@@ -1,0 +1,95 @@
+/*-------------------------------------------------------------------------
+ *
+ * execlog.h
+ *	  Declarations shared by the modules of the execlog extension.
+ *
+ * execlog runs automations inside PostgreSQL and keeps a complete record
+ * of every execution.  The modules are:
+ *
+ *	execlog.c	library entry point, shared memory, wake-at-commit
+ *	guc.c		the execlog.* settings
+ *	status.c	the trigger that enforces the execution status machine
+ *	api.c		start / retry / cancel / resume / complete_task
+ *	privs.c		helpers to run SPI as the extension owner, safely
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXECLOG_H
+#define EXECLOG_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+/* Upper bound for execlog.workers; also sizes the shared memory area. */
+#define EXECLOG_MAX_WORKERS 32
+
+/* ----------
+ * Settings (guc.c)
+ * ----------
+ */
+extern char *execlog_database;
+extern int	execlog_workers;
+extern int	execlog_max_connections_per_host;
+extern int	execlog_http_timeout_ms;
+extern int	execlog_max_payload_bytes;
+extern char *execlog_http_allow;
+extern char *execlog_http_deny;
+extern char *execlog_smtp_url;
+extern int	execlog_retention_min;
+extern int	execlog_batch_size;
+
+extern void execlog_define_gucs(void);
+
+/* ----------
+ * Shared state (execlog.c)
+ * ----------
+ */
+typedef struct ExeclogWorkerSlot
+{
+	pid_t		pid;			/* 0 when the slot is not running */
+	Latch	   *latch;			/* the worker's process latch */
+	int64		execution_id;	/* execution being run right now, or 0 */
+} ExeclogWorkerSlot;
+
+typedef struct ExeclogShared
+{
+	slock_t		mutex;			/* protects everything below */
+	uint64		wakeups;		/* bumped by every wake-at-commit */
+	ExeclogWorkerSlot slots[EXECLOG_MAX_WORKERS];
+} ExeclogShared;
+
+extern ExeclogShared *execlog_shared;
+extern bool execlog_preloaded;
+
+extern void execlog_wake_at_commit(void);
+extern void execlog_wake_workers(void);
+
+/* ----------
+ * Privilege helpers (privs.c)
+ * ----------
+ */
+typedef struct ExeclogPrivState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	bool		switched;
+} ExeclogPrivState;
+
+extern void execlog_pin_search_path(ExeclogPrivState *state);
+extern void execlog_become_owner(ExeclogPrivState *state);
+extern void execlog_restore(ExeclogPrivState *state);
+extern Oid	execlog_owner(void);
+extern Oid	execlog_schema_oid(void);
+
+/*
+ * Name recorded in transitions.by for changes made by this backend.  API
+ * functions set it to the calling role before they switch to the extension
+ * owner; workers set it to their own name.  NULL means "current_user".
+ */
+extern const char *execlog_actor;
+extern const char *execlog_default_actor;
+
+#endif							/* EXECLOG_H */

@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  The execlog.* settings.
+ *
+ * Every setting is documented in README.md with its default and whether a
+ * reload (SIGHUP) or a restart is needed to change it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "execlog.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+char	   *execlog_database = NULL;
+int			execlog_workers = 2;
+int			execlog_max_connections_per_host = 16;
+int			execlog_http_timeout_ms = 30000;
+int			execlog_max_payload_bytes = 1024 * 1024;
+char	   *execlog_http_allow = NULL;
+char	   *execlog_http_deny = NULL;
+char	   *execlog_smtp_url = NULL;
+int			execlog_retention_min = 0;
+int			execlog_batch_size = 100;
+
+/*
+ * execlog_define_gucs
+ *		Define all execlog.* settings and reserve the prefix.
+ */
+void
+execlog_define_gucs(void)
+{
+	DefineCustomStringVariable("execlog.database",
+							   "Database whose automations the execlog workers run.",
+							   NULL,
+							   &execlog_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.workers",
+							"Number of background workers that run executions.",
+							"0 disables execution: executions stay pending.",
+							&execlog_workers,
+							2, 0, EXECLOG_MAX_WORKERS,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.max_connections_per_host",
+							"Maximum number of concurrent HTTP connections per host and worker.",
+							NULL,
+							&execlog_max_connections_per_host,
+							16, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.http_timeout",
+							"Default timeout of an HTTP step.",
+							NULL,
+							&execlog_http_timeout_ms,
+							30000, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.max_payload_bytes",
+							"Largest payload stored as is; larger ones are stored truncated with a marker.",
+							NULL,
+							&execlog_max_payload_bytes,
+							1024 * 1024, 1024, MaxAllocSize / 4,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("execlog.http_allow",
+							   "Hosts and CIDR ranges HTTP steps may connect to (empty: any not denied).",
+							   NULL,
+							   &execlog_http_allow,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("execlog.http_deny",
+							   "Hosts and CIDR ranges HTTP steps may never connect to.",
+							   "Cloud metadata addresses are always denied unless explicitly allowed.",
+							   &execlog_http_deny,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("execlog.smtp_url",
+							   "SMTP server used to deliver e-mail alerts, e.g. smtp://127.0.0.1:25.",
+							   NULL,
+							   &execlog_smtp_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.retention",
+							"Finished executions older than this are pruned by the workers (0 keeps everything).",
+							NULL,
+							&execlog_retention_min,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.batch_size",
+							"Number of executions a worker claims at once.",
+							NULL,
+							&execlog_batch_size,
+							100, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("execlog");
+}

@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * privs.c
+ *	  Running SPI safely on behalf of a caller.
+ *
+ * The SQL API functions are not SECURITY DEFINER: they first look rows up
+ * as the caller, so that privileges and row-level security decide what the
+ * caller may see, and only then switch to the extension owner to write.
+ * While they run, search_path is pinned to pg_catalog, pg_temp so objects
+ * created by others cannot capture any name they use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "execlog.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+
+/*
+ * execlog_schema_oid
+ *		OID of the execlog schema; errors out when the extension is missing.
+ */
+Oid
+execlog_schema_oid(void)
+{
+	return get_namespace_oid("execlog", false);
+}
+
+/*
+ * execlog_owner
+ *		The role that owns the execlog schema (the extension owner).
+ */
+Oid
+execlog_owner(void)
+{
+	HeapTuple	tup;
+	Oid			owner;
+	Oid			nsp = execlog_schema_oid();
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * execlog_pin_search_path
+ *		Pin search_path to pg_catalog, pg_temp until execlog_restore.
+ */
+void
+execlog_pin_search_path(ExeclogPrivState *state)
+{
+	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	state->switched = false;
+	state->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * execlog_become_owner
+ *		Switch to the extension owner (after execlog_pin_search_path).
+ *
+ * An error unwinds the switch with the transaction, like SECURITY DEFINER.
+ */
+void
+execlog_become_owner(ExeclogPrivState *state)
+{
+	SetUserIdAndSecContext(execlog_owner(),
+						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	state->switched = true;
+}
+
+/*
+ * execlog_restore
+ *		Undo execlog_become_owner and execlog_pin_search_path.
+ */
+void
+execlog_restore(ExeclogPrivState *state)
+{
+	if (state->switched)
+		SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+	state->switched = false;
+	AtEOXact_GUC(true, state->save_nestlevel);
+}
