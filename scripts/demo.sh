@@ -6,7 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 dir=$(mktemp -d /tmp/execlog-demo.XXXXXX)
-chown "$EXECLOG_USER" "$dir"
+private_install "$EXECLOG_ROOT" "$dir/install"
+chown -R "$EXECLOG_USER" "$dir"
 port=${EXECLOG_DEMO_PORT:-54329}
 cleanup() {
 	run_as_user pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true

@@ -37,9 +37,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 	as_root systemctl stop nginx >/dev/null 2>&1 || as_root service nginx stop >/dev/null 2>&1 || true
 fi
 
-export PATH="$PG_BIN:$PATH"
-make -C "$EXECLOG_ROOT" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-as_root make -C "$EXECLOG_ROOT" -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+# private_install DIR: build execlog from the tree at $1 and install it,
+# with a copy of PostgreSQL 15, under DIR/usr (PostgreSQL is relocatable: its
+# binaries find share/ and lib/ next to themselves).  Nothing outside DIR is
+# touched, so several checkouts can be tested at once.  Sets PG_BIN.
+private_install() {
+	local src=$1 dir=$2
+	mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
+	cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
+	cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+	make -C "$src" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	make -C "$src" -s install DESTDIR="$dir" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+	PG_BIN="$dir/usr/lib/postgresql/15/bin"
+	export PG_BIN
+	export PATH="$PG_BIN:$PATH"
+}
 
 # The unprivileged user that runs servers and tests (PostgreSQL refuses root).
 if [ "$(id -u)" = 0 ]; then

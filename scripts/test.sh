@@ -16,8 +16,9 @@ suites=(${suites[*]})
 # Work on a copy owned by the test user, so a root-owned checkout stays clean.
 work=$(mktemp -d /tmp/execlog-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-tar -C "$EXECLOG_ROOT" --exclude=.git --exclude=tmp_check --exclude=tmp_check_iso \
+tar -C "$EXECLOG_ROOT" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=tmp_install --exclude=tmp_check --exclude=tmp_check_iso \
 	--exclude=results --exclude=test/output_iso -cf - . | tar -C "$work" -xf -
+private_install "$work" "$work/tmp_install"
 chown -R "$EXECLOG_USER" "$work" 2>/dev/null || true
 chmod 755 "$work"
 
@@ -46,7 +47,7 @@ for suite in "${suites[@]}"; do
 		fi
 		log="$work/$suite.log"
 		if ! run_as_user make -C "$work" -s "$target" "${args[@]}" \
-			PG_CONFIG="$PG_BIN/pg_config" >"$log" 2>&1; then
+			PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config bindir="$PG_BIN" >"$log" 2>&1; then
 			status=1
 		fi
 		cat "$log"
