@@ -463,6 +463,14 @@ execlog_cancel(PG_FUNCTION_ARGS)
 						(long long) id, status),
 				 errdetail("Only pending, queued, running and paused executions can be cancelled.")));
 	api_run(&do_cancel, values, NULL, false);
+	{
+		bool		isnull;
+		Datum		worker = result_datum(0, 1, &isnull);
+
+		/* interrupt the worker running it once this transaction commits */
+		if (!isnull)
+			execlog_cancel_at_commit(DatumGetInt32(worker), id);
+	}
 	end_api_call(&priv);
 	PG_RETURN_VOID();
 }

@@ -18,6 +18,8 @@
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+
+#include <signal.h>
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -32,6 +34,20 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Set when this transaction enqueued work; the workers are woken at commit. */
 static bool wake_pending = false;
+
+/*
+ * Running executions this transaction cancelled: at commit, the worker
+ * running one is interrupted (its statement is cancelled).
+ */
+typedef struct PendingCancel
+{
+	int			slot;
+	int64		execution_id;
+} PendingCancel;
+
+#define MAX_PENDING_CANCELS 64
+static PendingCancel pending_cancels[MAX_PENDING_CANCELS];
+static int	n_pending_cancels = 0;
 
 void		_PG_init(void);
 
@@ -98,6 +114,51 @@ execlog_wake_workers(void)
 }
 
 /*
+ * signal_cancels
+ *		Tell the workers about executions cancelled by the committed
+ *		transaction, and interrupt the statement of the one running it now.
+ */
+static void
+signal_cancels(void)
+{
+	int			i;
+
+	if (execlog_shared == NULL)
+		return;
+	SpinLockAcquire(&execlog_shared->mutex);
+	for (i = 0; i < n_pending_cancels; i++)
+	{
+		ExeclogWorkerSlot *s;
+
+		if (pending_cancels[i].slot < 0 || pending_cancels[i].slot >= EXECLOG_MAX_WORKERS)
+			continue;
+		s = &execlog_shared->slots[pending_cancels[i].slot];
+		if (s->pid != 0 && s->execution_id == pending_cancels[i].execution_id)
+		{
+			s->cancel_id = pending_cancels[i].execution_id;
+			kill(s->pid, SIGINT);
+		}
+	}
+	SpinLockRelease(&execlog_shared->mutex);
+	n_pending_cancels = 0;
+}
+
+/*
+ * execlog_cancel_at_commit
+ *		Remember that a running execution was cancelled; see signal_cancels.
+ */
+void
+execlog_cancel_at_commit(int slot, int64 execution_id)
+{
+	if (n_pending_cancels < MAX_PENDING_CANCELS)
+	{
+		pending_cancels[n_pending_cancels].slot = slot;
+		pending_cancels[n_pending_cancels].execution_id = execution_id;
+		n_pending_cancels++;
+	}
+}
+
+/*
  * execlog_xact_callback
  *		Wake the workers once the transaction that enqueued work commits.
  *
@@ -116,10 +177,13 @@ execlog_xact_callback(XactEvent event, void *arg)
 				wake_pending = false;
 				execlog_wake_workers();
 			}
+			if (n_pending_cancels > 0)
+				signal_cancels();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			wake_pending = false;
+			n_pending_cancels = 0;
 			/* an API call that failed must not name its caller later */
 			execlog_actor = execlog_default_actor;
 			break;
@@ -164,4 +228,5 @@ _PG_init(void)
 
 	RegisterXactCallback(execlog_xact_callback, NULL);
 
+	execlog_register_workers();
 }

@@ -50,7 +50,10 @@ typedef struct ExeclogWorkerSlot
 {
 	pid_t		pid;			/* 0 when the slot is not running */
 	Latch	   *latch;			/* the worker's process latch */
+	Oid			database;		/* database it is connected to */
 	int64		execution_id;	/* execution being run right now, or 0 */
+	int64		cancel_id;		/* execution whose cancel was committed */
+	bool		exit_requested; /* its database is being dropped */
 } ExeclogWorkerSlot;
 
 typedef struct ExeclogShared
@@ -64,6 +67,8 @@ extern ExeclogShared *execlog_shared;
 extern bool execlog_preloaded;
 
 extern void execlog_wake_at_commit(void);
+extern void execlog_cancel_at_commit(int slot, int64 execution_id);
+extern void execlog_register_workers(void);
 extern void execlog_wake_workers(void);
 
 /* ----------

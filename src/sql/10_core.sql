@@ -218,7 +218,6 @@ CREATE TABLE execlog.executions (
 	from_start	boolean NOT NULL DEFAULT false,
 	worker		integer
 );
-CREATE INDEX executions_to_claim ON execlog.executions (id) WHERE status IN ('pending', 'queued');
 CREATE INDEX executions_run_after ON execlog.executions (run_after) WHERE run_after IS NOT NULL;
 CREATE INDEX executions_active ON execlog.executions (automation_id) WHERE status IN ('running', 'paused');
 CREATE INDEX executions_automation_created ON execlog.executions (automation_id, created_at);

@@ -1,0 +1,112 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  The execution engine: what a worker knows about the executions it
+ *	  runs, and the step kinds.
+ *
+ *	worker.c	background workers: signals, main loop, claims, recovery
+ *	executor.c	runs a claimed batch of executions step by step
+ *	steps.c		step kinds, placeholders, conditions, the JSON document
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXECLOG_ENGINE_H
+#define EXECLOG_ENGINE_H
+
+#include "execlog.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* One step definition, as loaded for a batch. */
+typedef struct StepDef
+{
+	int32		position;
+	char	   *name;
+	char	   *kind;
+	Jsonb	   *config;
+	bool		continue_on_error;
+	Datum		condition;		/* jsonpath, or 0 when none */
+} StepDef;
+
+/* One row of execution_steps to write at the end of the batch. */
+typedef struct StepRow
+{
+	int32		position;
+	char	   *name;
+	char	   *kind;
+	const char *status;
+	TimestampTz started_at;		/* 0: NULL */
+	TimestampTz finished_at;	/* 0: NULL */
+	Jsonb	   *input;
+	Jsonb	   *output;
+	char	   *error;
+	int32		http_status;	/* 0: NULL */
+	int32		reused_from;	/* 0: NULL */
+} StepRow;
+
+/* A step output kept for the document ($.steps.<name>.output). */
+typedef struct StepOutput
+{
+	char	   *name;
+	Jsonb	   *output;
+} StepOutput;
+
+/* Everything about one execution while a worker runs it. */
+typedef struct ExecRun
+{
+	int64		id;
+	int64		automation_id;
+	int64		account_id;
+	int32		attempt;
+	bool		from_start;
+	bool		resumed;		/* continues after a pause */
+	bool		expired;		/* its time limit passed while it was paused */
+	bool		partial;		/* a step of this attempt failed, on_error = continue */
+	Jsonb	   *payload;
+	Jsonb	   *context;
+	Jsonb	   *resume;			/* NULL when none */
+	TimestampTz started_at;
+	TimestampTz deadline;		/* started_at + time_limit */
+	char	   *time_limit_text;
+	char	   *run_as;
+	int32		max_retries;
+	int32		auto_retries;
+	int64		retry_delay_ms;
+	bool		has_response_step;
+	Jsonb	   *on_failure;		/* NULL when none */
+	List	   *steps;			/* StepDef *, in position order */
+
+	/* results */
+	List	   *outputs;		/* StepOutput * */
+	List	   *rows;			/* StepRow * to upsert */
+	const char *status;			/* final or paused status */
+	char	   *error;
+	Jsonb	   *response;		/* NULL: unchanged */
+	bool		context_changed;
+	TimestampTz run_after;		/* 0: NULL */
+	bool		cancelled;		/* cancelled while running: discard */
+} ExecRun;
+
+/* steps.c */
+extern Jsonb *execlog_document(ExecRun *run);
+extern Jsonb *execlog_resolve_config(Jsonb *config, Jsonb *doc);
+extern bool execlog_condition_holds(Datum condition, Jsonb *doc);
+extern Jsonb *execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input);
+extern Jsonb *execlog_feedback_step(ExecRun *run, Jsonb *input);
+extern Jsonb *execlog_jsonb_from_cstring(const char *s);
+extern Jsonb *execlog_jsonb_get(Jsonb *obj, const char *key);
+extern char *execlog_jsonb_get_text(Jsonb *obj, const char *key);
+extern Jsonb *execlog_jsonb_object(int n, const char **keys, Jsonb **vals);
+extern Jsonb *execlog_jsonb_string(const char *s);
+
+/* executor.c */
+extern void execlog_run_batch(int slot, List *ids);
+
+/* worker.c */
+extern int	execlog_worker_slot;
+extern bool execlog_cancel_requested(int64 execution_id);
+extern void execlog_set_current_execution(int slot, int64 execution_id);
+
+#endif							/* EXECLOG_ENGINE_H */

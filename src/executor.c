@@ -1,0 +1,936 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *	  Run a claimed batch of executions, step by step, and record it all.
+ *
+ * A worker claims a batch in one transaction (status "running", committed,
+ * so the claim is visible) and runs it in a second one, here:
+ *
+ *	1. load the executions, their automations' steps and the step rows
+ *	   already recorded for them (a pause being resumed, or the attempt
+ *	   before a retry whose successful steps are kept);
+ *	2. run each execution in its own subtransaction, each step in a nested
+ *	   one, so a failing step rolls back only its own effects;
+ *	3. lock the execution row before keeping its effects: if it was
+ *	   cancelled meanwhile, everything it did is rolled back;
+ *	4. write all step rows with one upsert and all executions with one
+ *	   UPDATE (one set-based transitions insert), then follow-ups.
+ *
+ * SQL steps therefore commit together with their recorded result: after a
+ * crash either both are there or neither is (the execution is then failed
+ * as interrupted and retried, see worker.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timeout.h"
+
+/* Saved plans of the executor, prepared on first use. */
+typedef struct ExecStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[14];
+	SPIPlanPtr	plan;
+} ExecStmt;
+
+static ExecStmt load_runs = {
+	"SELECT e.id, e.automation_id, e.attempt, e.from_start, e.payload, e.context,"
+	"       e.resume, e.started_at, e.started_at + a.time_limit, a.time_limit::text,"
+	"       a.run_as::text, a.max_retries, a.auto_retries,"
+	"       (extract(epoch FROM a.retry_delay) * 1000)::bigint, a.on_failure,"
+	"       EXISTS (SELECT 1 FROM execlog.steps s"
+	"                WHERE s.automation_id = a.id AND s.kind = 'response'),"
+	"       e.account_id"
+	"  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id"
+	" WHERE e.id = ANY ($1) AND e.worker = $2 AND e.status = 'running'"
+	" ORDER BY e.id",
+	2, {INT8ARRAYOID, INT4OID}
+};
+
+static ExecStmt load_steps = {
+	"SELECT automation_id, position, name, kind, config, on_error = 'continue', condition"
+	"  FROM execlog.steps WHERE automation_id = ANY ($1)"
+	" ORDER BY automation_id, position",
+	1, {INT8ARRAYOID}
+};
+
+static ExecStmt load_rows = {
+	"SELECT s.execution_id, s.attempt, s.position, s.name, s.status::text, s.output,"
+	"       coalesce(s.reused_from, s.attempt), s.started_at, s.finished_at, s.input, s.kind,"
+	"       s.error"
+	"  FROM execlog.execution_steps s"
+	"  JOIN unnest($1::bigint[], $2::integer[]) AS u(id, attempt)"
+	"    ON s.execution_id = u.id AND s.attempt IN (u.attempt, u.attempt - 1)"
+	" ORDER BY s.execution_id, s.attempt, s.position",
+	2, {INT8ARRAYOID, INT4ARRAYOID}
+};
+
+static ExecStmt lock_run = {
+	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
+	1, {INT8OID}
+};
+
+static ExecStmt write_rows = {
+	"INSERT INTO execlog.execution_steps AS s"
+	"  (execution_id, attempt, position, account_id, name, kind, status, started_at,"
+	"   finished_at, input, output, error, http_status, reused_from)"
+	" SELECT r.execution_id, r.attempt, r.position, r.account_id, r.name, r.kind,"
+	"        r.status::execlog.step_status, r.started_at, r.finished_at, r.input, r.output,"
+	"        r.error, r.http_status, r.reused_from"
+	"   FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::text[],"
+	"               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],"
+	"               $10::jsonb[], $11::jsonb[], $12::text[], $13::integer[], $14::integer[])"
+	"        AS r(execution_id, attempt, position, account_id, name, kind, status, started_at,"
+	"             finished_at, input, output, error, http_status, reused_from)"
+	" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
+	"   SET status = excluded.status, finished_at = excluded.finished_at,"
+	"       output = excluded.output, error = excluded.error",
+	14, {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
+};
+
+static ExecStmt write_runs = {
+	"UPDATE execlog.executions e"
+	"   SET status = u.status::execlog.status, error = u.error,"
+	"       context = coalesce(u.context, e.context),"
+	"       response = coalesce(u.response, e.response),"
+	"       run_after = u.run_after, worker = NULL"
+	"  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[],"
+	"              $6::timestamptz[]) AS u(id, status, error, context, response, run_after)"
+	" WHERE e.id = u.id",
+	6, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
+	TIMESTAMPTZARRAYOID}
+};
+
+static ExecStmt add_task = {
+	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
+	" VALUES ($1, $2, $3, coalesce($4, 'execution ' || $1 || ' failed'), $5)",
+	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static ExecStmt add_alert = {
+	"INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
+	"                            next_attempt_at)"
+	" VALUES ($1, $2, $3, $4, coalesce($5, 'execution ' || $1 || ' failed'), pg_catalog.now())",
+	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/*
+ * exec_stmt
+ *		Run a saved executor statement; returns SPI_processed.
+ */
+static uint64
+exec_stmt(ExecStmt *stmt, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (stmt->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		stmt->plan = p;
+	}
+	rc = SPI_execute_plan(stmt->plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* ----------
+ * Array builders for the set-based writes
+ * ----------
+ */
+typedef struct ArrBuf
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+	int			cap;
+	Oid			elemtype;
+} ArrBuf;
+
+static void
+arr_init(ArrBuf *a, Oid elemtype, int cap)
+{
+	a->cap = Max(cap, 4);
+	a->n = 0;
+	a->elemtype = elemtype;
+	a->values = palloc(sizeof(Datum) * a->cap);
+	a->nulls = palloc(sizeof(bool) * a->cap);
+}
+
+static void
+arr_add(ArrBuf *a, Datum d, bool isnull)
+{
+	if (a->n == a->cap)
+	{
+		a->cap *= 2;
+		a->values = repalloc(a->values, sizeof(Datum) * a->cap);
+		a->nulls = repalloc(a->nulls, sizeof(bool) * a->cap);
+	}
+	a->values[a->n] = d;
+	a->nulls[a->n] = isnull;
+	a->n++;
+}
+
+static void
+arr_text(ArrBuf *a, const char *s)
+{
+	arr_add(a, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+static void
+arr_jsonb(ArrBuf *a, Jsonb *j)
+{
+	arr_add(a, j ? JsonbPGetDatum(j) : (Datum) 0, j == NULL);
+}
+
+static void
+arr_ts(ArrBuf *a, TimestampTz t)
+{
+	arr_add(a, TimestampTzGetDatum(t), t == 0);
+}
+
+static void
+arr_int4(ArrBuf *a, int32 i, bool isnull)
+{
+	arr_add(a, Int32GetDatum(i), isnull);
+}
+
+static Datum
+arr_datum(ArrBuf *a)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(a->elemtype, &typlen, &typbyval, &typalign);
+	dims[0] = a->n;
+	return PointerGetDatum(construct_md_array(a->values, a->nulls, 1, dims, lbs,
+											  a->elemtype, typlen, typbyval, typalign));
+}
+
+/* ----------
+ * Loading
+ * ----------
+ */
+
+static Jsonb *
+result_jsonb(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+static char *
+result_cstring(HeapTuple tup, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tup, desc, col);
+}
+
+static StepRow *
+new_row(StepDef *def, const char *status)
+{
+	StepRow    *row = palloc0(sizeof(StepRow));
+
+	row->position = def->position;
+	row->name = def->name;
+	row->kind = def->kind;
+	row->status = status;
+	return row;
+}
+
+static void
+add_output(ExecRun *run, const char *name, Jsonb *output)
+{
+	StepOutput *o = palloc(sizeof(StepOutput));
+
+	o->name = pstrdup(name);
+	o->output = output;
+	run->outputs = lappend(run->outputs, o);
+}
+
+/*
+ * load_batch
+ *		Load the claimed executions with their steps; returns ExecRun *s.
+ */
+static List *
+load_batch(int slot, List *ids)
+{
+	ArrBuf		idarr;
+	ListCell   *lc;
+	Datum		values[2];
+	List	   *runs = NIL;
+	uint64		i;
+	ArrBuf		autarr;
+
+	arr_init(&idarr, INT8OID, list_length(ids));
+	foreach(lc, ids)
+		arr_add(&idarr, Int64GetDatum(*(int64 *) lfirst(lc)), false);
+	values[0] = arr_datum(&idarr);
+	values[1] = Int32GetDatum(slot);
+	exec_stmt(&load_runs, values, NULL);
+
+	arr_init(&autarr, INT8OID, (int) SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ExecRun    *run = palloc0(sizeof(ExecRun));
+		bool		isnull;
+
+		run->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		run->automation_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		run->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		run->from_start = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		run->payload = result_jsonb(tup, desc, 5);
+		run->context = result_jsonb(tup, desc, 6);
+		run->resume = result_jsonb(tup, desc, 7);
+		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+		run->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
+		run->time_limit_text = result_cstring(tup, desc, 10);
+		run->run_as = result_cstring(tup, desc, 11);
+		run->max_retries = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+		run->auto_retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+		run->retry_delay_ms = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+		run->on_failure = result_jsonb(tup, desc, 15);
+		run->has_response_step = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
+		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
+		runs = lappend(runs, run);
+		arr_add(&autarr, Int64GetDatum(run->automation_id), false);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (runs == NIL)
+		return NIL;
+
+	/* step definitions */
+	values[0] = arr_datum(&autarr);
+	exec_stmt(&load_steps, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		automation_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		StepDef    *def = palloc0(sizeof(StepDef));
+		Datum		cond;
+
+		def->position = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		def->name = result_cstring(tup, desc, 3);
+		def->kind = result_cstring(tup, desc, 4);
+		def->config = result_jsonb(tup, desc, 5);
+		def->continue_on_error = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		cond = SPI_getbinval(tup, desc, 7, &isnull);
+		def->condition = isnull ? (Datum) 0 :
+			PointerGetDatum(PG_DETOAST_DATUM_COPY(cond));
+
+		foreach(lc, runs)
+		{
+			ExecRun    *run = (ExecRun *) lfirst(lc);
+
+			if (run->automation_id == automation_id)
+				run->steps = lappend(run->steps, def);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return runs;
+}
+
+/*
+ * load_progress
+ *		Decide where each execution starts: after a pause being resumed, at
+ *		the first step of the previous attempt that did not succeed (keeping
+ *		the outputs before it), or at the first step.
+ */
+static void
+load_progress(List *runs, int *first_step)
+{
+	ArrBuf		idarr;
+	ArrBuf		attarr;
+	ListCell   *lc;
+	Datum		values[2];
+	uint64		i;
+	int			r;
+
+	arr_init(&idarr, INT8OID, list_length(runs));
+	arr_init(&attarr, INT4OID, list_length(runs));
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		arr_add(&idarr, Int64GetDatum(run->id), false);
+		arr_add(&attarr, Int32GetDatum(run->attempt), false);
+	}
+	values[0] = arr_datum(&idarr);
+	values[1] = arr_datum(&attarr);
+	exec_stmt(&load_rows, values, NULL);
+
+	r = 0;
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+		int			next = 0;	/* index into run->steps */
+		bool		current_seen = false;
+		bool		reusing = !run->from_start && run->attempt > 1;
+		int			prev_index = 0;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		eid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			int32		attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			int32		position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+			char	   *name = result_cstring(tup, desc, 4);
+			char	   *status = result_cstring(tup, desc, 5);
+
+			if (eid != run->id)
+				continue;
+
+			if (attempt == run->attempt)
+			{
+				/* this attempt ran before: it was paused and now resumes */
+				StepDef    *def;
+
+				current_seen = true;
+				run->resumed = true;
+				while (next < list_length(run->steps) &&
+					   ((StepDef *) list_nth(run->steps, next))->position <= position)
+					next++;
+				def = next > 0 ? (StepDef *) list_nth(run->steps, next - 1) : NULL;
+				if (strcmp(status, "success") == 0)
+					add_output(run, name, result_jsonb(tup, desc, 6));
+				else if (strcmp(status, "failed") == 0)
+				{
+					/* a step with on_error = continue failed before the pause */
+					run->partial = true;
+					if (run->error == NULL)
+						run->error = psprintf("step \"%s\" failed: %s", name,
+											  SPI_getvalue(tup, desc, 12));
+				}
+				else if (strcmp(status, "running") == 0 && def != NULL &&
+						 def->position == position)
+				{
+					/* the pause being resumed: its output is the resume payload */
+					StepRow    *row = new_row(def, "success");
+
+					row->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+					row->finished_at = GetCurrentTimestamp();
+					row->input = result_jsonb(tup, desc, 10);
+					if (row->finished_at >= run->deadline)
+					{
+						/* woken because its time limit passed while paused */
+						row->status = "failed";
+						row->error = psprintf("time limit of %s exceeded",
+											  run->time_limit_text);
+						run->expired = true;
+					}
+					else
+					{
+						row->output = run->resume;
+						add_output(run, name, run->resume);
+					}
+					run->rows = lappend(run->rows, row);
+				}
+			}
+			else if (reusing && !current_seen)
+			{
+				/* previous attempt: keep the successful prefix */
+				StepDef    *def = prev_index < list_length(run->steps) ?
+				(StepDef *) list_nth(run->steps, prev_index) : NULL;
+
+				if (def == NULL || def->position != position ||
+					strcmp(def->name, name) != 0 || strcmp(status, "success") != 0)
+				{
+					reusing = false;
+					continue;
+				}
+				{
+					StepRow    *row = new_row(def, "success");
+
+					row->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+					row->finished_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
+					row->input = result_jsonb(tup, desc, 10);
+					row->output = result_jsonb(tup, desc, 6);
+					row->reused_from = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+					run->rows = lappend(run->rows, row);
+					add_output(run, name, row->output);
+				}
+				prev_index++;
+			}
+		}
+		if (!current_seen)
+			next = (!run->from_start && run->attempt > 1) ? prev_index : 0;
+		first_step[r++] = next;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* ----------
+ * Running
+ * ----------
+ */
+
+static TimestampTz
+add_interval(TimestampTz t, const char *interval)
+{
+	Datum		iv = DirectFunctionCall3(interval_in, CStringGetDatum(interval),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(t), iv));
+}
+
+/* Mark steps from index 'from' on as skipped. */
+static void
+skip_rest(ExecRun *run, int from)
+{
+	int			i;
+
+	for (i = from; i < list_length(run->steps); i++)
+		run->rows = lappend(run->rows,
+							new_row((StepDef *) list_nth(run->steps, i), "skipped"));
+}
+
+static void
+reject(ExecRun *run)
+{
+	run->status = "rejected";
+	run->error = psprintf("time limit of %s exceeded", run->time_limit_text);
+}
+
+/*
+ * run_step
+ *		Run one step (inside its subtransaction).  Returns false when the
+ *		execution stops here without an error (a pause).
+ */
+static bool
+run_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *doc)
+{
+	Jsonb	   *input = execlog_resolve_config(def->config, doc);
+
+	row->input = input;
+	if (strcmp(def->kind, "sql") == 0)
+		row->output = execlog_run_sql_step(run, def, input);
+	else if (strcmp(def->kind, "response") == 0)
+	{
+		Jsonb	   *body = execlog_jsonb_get(input, "body");
+
+		row->output = body ? body : execlog_jsonb_from_cstring("null");
+		run->response = row->output;
+	}
+	else if (strcmp(def->kind, "feedback") == 0)
+		row->output = execlog_feedback_step(run, input);
+	else if (strcmp(def->kind, "pause") == 0)
+	{
+		char	   *duration = execlog_jsonb_get_text(input, "for");
+		TimestampTz until = run->deadline;
+
+		if (duration != NULL)
+		{
+			TimestampTz end = add_interval(GetCurrentTimestamp(), duration);
+
+			if (end < until)
+				until = end;
+		}
+		row->status = "running";
+		run->status = "paused";
+		run->run_after = until;
+		return false;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("step kind \"%s\" cannot run in this version of execlog", def->kind)));
+	return true;
+}
+
+/*
+ * try_step
+ *		Run one step in its own subtransaction.  Returns the error, or NULL;
+ *		*go_on is cleared when the execution stops here (a pause).
+ */
+static ErrorData *
+try_step(ExecRun *run, StepDef *def, StepRow *row, bool *go_on)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Jsonb	   *doc = execlog_document(run);
+
+		if (def->condition != (Datum) 0 &&
+			!execlog_condition_holds(def->condition, doc))
+		{
+			row->status = "skipped";
+			row->started_at = 0;
+		}
+		else
+			*go_on = run_step(run, def, row, doc);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * run_execution
+ *		Run the steps of one execution from index 'first', recording rows and
+ *		the resulting status in run.
+ */
+static void
+run_execution(ExecRun *run, int first)
+{
+	bool		partial = run->partial;
+	int			i;
+
+	if (run->expired)
+	{
+		reject(run);
+		skip_rest(run, first);
+		return;
+	}
+
+	for (i = first; i < list_length(run->steps); i++)
+	{
+		StepDef    *def = (StepDef *) list_nth(run->steps, i);
+		StepRow    *row;
+		ErrorData  *edata;
+		bool		go_on = true;
+
+		CHECK_FOR_INTERRUPTS();
+		if (GetCurrentTimestamp() >= run->deadline)
+		{
+			reject(run);
+			skip_rest(run, i);
+			return;
+		}
+
+		row = new_row(def, "success");
+		row->started_at = GetCurrentTimestamp();
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("execlog: execution %lld, step \"%s\"",
+										(long long) run->id, def->name));
+
+		edata = try_step(run, def, row, &go_on);
+		if (edata != NULL)
+		{
+			row->status = "failed";
+			row->output = NULL;
+			row->error = edata->message;
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			{
+				if (execlog_cancel_requested(run->id))
+				{
+					run->cancelled = true;
+					return;
+				}
+				if (GetCurrentTimestamp() >= run->deadline)
+				{
+					row->finished_at = GetCurrentTimestamp();
+					reject(run);
+					row->error = run->error;
+					run->rows = lappend(run->rows, row);
+					skip_rest(run, i + 1);
+					return;
+				}
+			}
+		}
+
+		if (strcmp(row->status, "running") != 0 && row->started_at != 0)
+			row->finished_at = GetCurrentTimestamp();
+		run->rows = lappend(run->rows, row);
+
+		if (strcmp(row->status, "success") == 0)
+			add_output(run, def->name, row->output);
+		else if (strcmp(row->status, "failed") == 0)
+		{
+			if (!def->continue_on_error)
+			{
+				run->status = "failed";
+				run->error = psprintf("step \"%s\" failed: %s", def->name, row->error);
+				skip_rest(run, i + 1);
+				return;
+			}
+			partial = true;
+			if (run->error == NULL)
+				run->error = psprintf("step \"%s\" failed: %s", def->name, row->error);
+		}
+		if (!go_on)
+			return;				/* paused */
+	}
+	run->status = partial ? "partially_executed" : "success";
+	if (!partial)
+		run->error = NULL;
+}
+
+/*
+ * still_running
+ *		Lock the execution row; if it was cancelled while running, undo all
+ *		it did.  Called inside the execution's subtransaction.
+ */
+static bool
+still_running(ExecRun *run)
+{
+	Datum		values[1];
+	char	   *status;
+
+	values[0] = Int64GetDatum(run->id);
+	if (exec_stmt(&lock_run, values, NULL) == 0)
+		return false;
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return strcmp(status, "running") == 0;
+}
+
+/*
+ * follow_ups
+ *		After a failure: schedule an automatic retry if the budget allows,
+ *		otherwise create the task and alert of on_failure.
+ */
+static void
+follow_ups(ExecRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *doc;
+	Jsonb	   *spec;
+	Jsonb	   *task;
+	Jsonb	   *alert;
+	Datum		values[5];
+	char		nulls[6] = "     ";
+
+	if (strcmp(run->status, "failed") != 0 && strcmp(run->status, "rejected") != 0)
+		return;
+
+	if (!run->has_response_step && run->attempt - 1 < run->auto_retries &&
+		run->attempt < run->max_retries + 1)
+	{
+		int64		delay = run->retry_delay_ms;
+		int			k;
+
+		for (k = 1; k < run->attempt && delay < INT64CONST(86400000) * 365; k++)
+			delay *= 2;
+		run->run_after = GetCurrentTimestamp() + delay * 1000;
+		return;
+	}
+
+	if (run->on_failure == NULL)
+		return;
+	doc = execlog_document(run);
+	PG_TRY();
+	{
+		spec = execlog_resolve_config(run->on_failure, doc);
+	}
+	PG_CATCH();
+	{
+		/* a broken placeholder must not lose the follow-up: use it as is */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		spec = run->on_failure;
+	}
+	PG_END_TRY();
+
+	task = execlog_jsonb_get(spec, "task");
+	if (task != NULL)
+	{
+		char	   *v;
+
+		values[0] = Int64GetDatum(run->id);
+		values[1] = Int64GetDatum(run->account_id);
+		v = execlog_jsonb_get_text(task, "assignee");
+		values[2] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[2] = v ? ' ' : 'n';
+		v = execlog_jsonb_get_text(task, "title");
+		values[3] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[3] = v ? ' ' : 'n';
+		v = execlog_jsonb_get_text(task, "body");
+		if (v == NULL)
+			v = run->error;
+		values[4] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[4] = v ? ' ' : 'n';
+		exec_stmt(&add_task, values, nulls);
+	}
+	alert = execlog_jsonb_get(spec, "alert");
+	if (alert != NULL)
+	{
+		char	   *channel = execlog_jsonb_get_text(alert, "channel");
+		char	   *target = execlog_jsonb_get_text(alert, "target");
+		char	   *message = execlog_jsonb_get_text(alert, "message");
+
+		if (channel != NULL && target != NULL)
+		{
+			memset(nulls, ' ', 5);
+			values[0] = Int64GetDatum(run->id);
+			values[1] = Int64GetDatum(run->account_id);
+			values[2] = CStringGetTextDatum(channel);
+			values[3] = CStringGetTextDatum(target);
+			values[4] = message ? CStringGetTextDatum(message) : (Datum) 0;
+			nulls[4] = message ? ' ' : 'n';
+			exec_stmt(&add_alert, values, nulls);
+		}
+		else
+			ereport(WARNING,
+					(errmsg("on_failure alert of execution %lld needs \"channel\" and \"target\"",
+							(long long) run->id)));
+	}
+}
+
+/*
+ * write_results
+ *		Upsert every step row and update every execution, set-based.
+ */
+static void
+write_results(List *runs)
+{
+	static const Oid rowtypes[14] = {INT8OID, INT4OID, INT4OID, INT8OID, TEXTOID,
+		TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID,
+	INT4OID, INT4OID};
+	static const Oid runtypes[6] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+	TIMESTAMPTZOID};
+	ArrBuf		a[14];
+	ArrBuf		u[6];
+	Datum		values[14];
+	ListCell   *lc;
+	ListCell   *rc;
+	int			k;
+	int			nruns = 0;
+
+	for (k = 0; k < 14; k++)
+		arr_init(&a[k], rowtypes[k], 64);
+	for (k = 0; k < 6; k++)
+		arr_init(&u[k], runtypes[k], 64);
+
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		if (run->cancelled)
+			continue;
+		nruns++;
+		foreach(rc, run->rows)
+		{
+			StepRow    *row = (StepRow *) lfirst(rc);
+
+			arr_add(&a[0], Int64GetDatum(run->id), false);
+			arr_int4(&a[1], run->attempt, false);
+			arr_int4(&a[2], row->position, false);
+			arr_add(&a[3], Int64GetDatum(run->account_id), false);
+			arr_text(&a[4], row->name);
+			arr_text(&a[5], row->kind);
+			arr_text(&a[6], row->status);
+			arr_ts(&a[7], row->started_at);
+			arr_ts(&a[8], row->finished_at);
+			arr_jsonb(&a[9], row->input);
+			arr_jsonb(&a[10], row->output);
+			arr_text(&a[11], row->error);
+			arr_int4(&a[12], row->http_status, row->http_status == 0);
+			arr_int4(&a[13], row->reused_from, row->reused_from == 0);
+		}
+		arr_add(&u[0], Int64GetDatum(run->id), false);
+		arr_text(&u[1], run->status);
+		arr_text(&u[2], run->error);
+		arr_jsonb(&u[3], run->context_changed ? run->context : NULL);
+		arr_jsonb(&u[4], run->response);
+		arr_ts(&u[5], run->run_after);
+	}
+	if (nruns == 0)
+		return;
+
+	if (a[0].n > 0)
+	{
+		for (k = 0; k < 14; k++)
+			values[k] = arr_datum(&a[k]);
+		exec_stmt(&write_rows, values, NULL);
+	}
+	for (k = 0; k < 6; k++)
+		values[k] = arr_datum(&u[k]);
+	exec_stmt(&write_runs, values, NULL);
+}
+
+/*
+ * execlog_run_batch
+ *		Run the executions claimed by this worker (ids: List of int64 *).
+ *		Called inside a transaction with SPI connected.
+ */
+void
+execlog_run_batch(int slot, List *ids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	List	   *runs;
+	ListCell   *lc;
+	int		   *first;
+	int			r = 0;
+
+	runs = load_batch(slot, ids);
+	if (runs == NIL)
+		return;
+	first = palloc0(sizeof(int) * list_length(runs));
+	load_progress(runs, first);
+
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		execlog_set_current_execution(slot, run->id);
+
+		/* the whole execution in a subtransaction, undone if cancelled */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		run_execution(run, first[r++]);
+		if (!run->cancelled && !still_running(run))
+			run->cancelled = true;
+		if (run->cancelled)
+			RollbackAndReleaseCurrentSubTransaction();
+		else
+			ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+
+		execlog_set_current_execution(slot, 0);
+		if (!run->cancelled)
+			follow_ups(run);
+	}
+	write_results(runs);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}

@@ -1,0 +1,646 @@
+/*-------------------------------------------------------------------------
+ *
+ * steps.c
+ *	  Step kinds, {{ jsonpath }} placeholders, conditions and the execution
+ *	  document they are evaluated against.
+ *
+ * The execution document is
+ *	{"payload": …, "steps": {"<name>": {"output": …}}, "resume": …,
+ *	 "context": …, "execution": {"id": …, "attempt": …}}
+ *
+ * A string in a step's config that is exactly one placeholder is replaced
+ * by the value the jsonpath finds, keeping its JSON type; placeholders
+ * inside a longer string are replaced by their text.  A placeholder that
+ * finds nothing is an error: a step never runs with a silently empty value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "parser/parse_param.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/jsonpath.h"
+#include "utils/lsyscache.h"
+#include "utils/timeout.h"
+
+/* Marker element appended to SQL output cut at execlog.max_payload_bytes. */
+#define TRUNCATED_KEY "execlog_truncated"
+
+/* ----------
+ * Small jsonb helpers
+ * ----------
+ */
+
+Jsonb *
+execlog_jsonb_from_cstring(const char *s)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+/* The value under key in a jsonb object, or NULL (also for JSON null). */
+Jsonb *
+execlog_jsonb_get(Jsonb *obj, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+/* The string under key in a jsonb object, or NULL when absent or not a string. */
+char *
+execlog_jsonb_get_text(Jsonb *obj, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+Jsonb *
+execlog_jsonb_string(const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	return JsonbValueToJsonb(&v);
+}
+
+/* Push a jsonb (scalar or container) as a value into a parse state. */
+static void
+push_jsonb_value(JsonbParseState **state, JsonbIteratorToken tok, Jsonb *val)
+{
+	JsonbValue	v;
+
+	if (val == NULL)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(state, tok, &v);
+	}
+	else if (JB_ROOT_IS_SCALAR(val))
+	{
+		JsonbExtractScalar(&val->root, &v);
+		pushJsonbValue(state, tok, &v);
+	}
+	else
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &val->root;
+		v.val.binary.len = VARSIZE(val) - VARHDRSZ;
+		pushJsonbValue(state, tok, &v);
+	}
+}
+
+/* Build {"keys[0]": vals[0], ...}; a NULL value becomes JSON null. */
+Jsonb *
+execlog_jsonb_object(int n, const char **keys, Jsonb **vals)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	int			i;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue	k;
+
+		k.type = jbvString;
+		k.val.string.val = (char *) keys[i];
+		k.val.string.len = strlen(keys[i]);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		push_jsonb_value(&state, WJB_VALUE, vals[i]);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+static Jsonb *
+jsonb_from_int8(int64 i)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(i)));
+	return JsonbValueToJsonb(&v);
+}
+
+/*
+ * execlog_document
+ *		The execution document that placeholders and conditions see.
+ */
+Jsonb *
+execlog_document(ExecRun *run)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	ListCell   *lc;
+	Jsonb	   *steps;
+	const char *ekeys[2] = {"attempt", "id"};
+	Jsonb	   *evals[2];
+	const char *keys[5] = {"context", "execution", "payload", "resume", "steps"};
+	Jsonb	   *vals[5];
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, run->outputs)
+	{
+		StepOutput *o = (StepOutput *) lfirst(lc);
+		JsonbValue	k;
+		const char *okey[1] = {"output"};
+		Jsonb	   *oval[1];
+
+		k.type = jbvString;
+		k.val.string.val = o->name;
+		k.val.string.len = strlen(o->name);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		oval[0] = o->output;
+		push_jsonb_value(&state, WJB_VALUE, execlog_jsonb_object(1, okey, oval));
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	steps = JsonbValueToJsonb(res);
+
+	evals[0] = jsonb_from_int8(run->attempt);
+	evals[1] = jsonb_from_int8(run->id);
+
+	vals[0] = run->context;
+	vals[1] = execlog_jsonb_object(2, ekeys, evals);
+	vals[2] = run->payload;
+	vals[3] = run->resume;
+	vals[4] = steps;
+	return execlog_jsonb_object(5, keys, vals);
+}
+
+/* ----------
+ * Placeholders
+ * ----------
+ */
+
+/*
+ * eval_path
+ *		First item the jsonpath expr finds in doc, or NULL.
+ */
+static Jsonb *
+eval_path(Jsonb *doc, const char *expr)
+{
+	LOCAL_FCINFO(fcinfo, 4);
+	Datum		path;
+	Datum		result;
+
+	path = DirectFunctionCall1(jsonpath_in, CStringGetDatum(expr));
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(doc);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = path;
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = JsonbPGetDatum(execlog_jsonb_from_cstring("{}"));
+	fcinfo->args[2].isnull = false;
+	fcinfo->args[3].value = BoolGetDatum(false);
+	fcinfo->args[3].isnull = false;
+	result = jsonb_path_query_first(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return DatumGetJsonbP(result);
+}
+
+/*
+ * resolve_placeholder
+ *		Value of one placeholder; errors out clearly when it finds nothing
+ *		or is not valid jsonpath.
+ */
+static Jsonb *
+resolve_placeholder(Jsonb *doc, const char *expr)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Jsonb	   *val = NULL;
+
+	PG_TRY();
+	{
+		val = eval_path(doc, expr);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not resolve placeholder \"{{ %s }}\": %s",
+						expr, edata->message)));
+	}
+	PG_END_TRY();
+
+	if (val == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("placeholder \"{{ %s }}\" matched nothing", expr),
+				 errhint("Placeholders are evaluated against {\"payload\", \"steps\", \"resume\", \"context\", \"execution\"}.")));
+	return val;
+}
+
+/* Text form of a jsonb value for interpolation: strings raw, others as JSON. */
+static char *
+jsonb_as_text(Jsonb *val)
+{
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(val))
+	{
+		JsonbExtractScalar(&val->root, &v);
+		if (v.type == jbvString)
+			return pnstrdup(v.val.string.val, v.val.string.len);
+		if (v.type == jbvNull)
+			return pstrdup("");
+	}
+	return JsonbToCString(NULL, &val->root, VARSIZE(val));
+}
+
+/*
+ * resolve_string
+ *		Resolve the placeholders of one string; *whole is set when the string
+ *		is exactly one placeholder (the typed value is returned then).
+ */
+static Jsonb *
+resolve_string(const char *s, int len, Jsonb *doc)
+{
+	const char *open;
+	StringInfoData out;
+	const char *p = s;
+	const char *end = s + len;
+	char	   *str = pnstrdup(s, len);
+	char	   *trimmed = str;
+	int			tlen;
+
+	/* exactly one placeholder, maybe surrounded by blanks: keep the type */
+	while (*trimmed == ' ' || *trimmed == '\t' || *trimmed == '\n')
+		trimmed++;
+	tlen = strlen(trimmed);
+	while (tlen > 0 && (trimmed[tlen - 1] == ' ' || trimmed[tlen - 1] == '\t' ||
+						trimmed[tlen - 1] == '\n'))
+		tlen--;
+	if (tlen >= 4 && strncmp(trimmed, "{{", 2) == 0 &&
+		strncmp(trimmed + tlen - 2, "}}", 2) == 0)
+	{
+		char	   *inner = pnstrdup(trimmed + 2, tlen - 4);
+
+		if (strstr(inner, "{{") == NULL && strstr(inner, "}}") == NULL)
+			return resolve_placeholder(doc, inner);
+	}
+
+	initStringInfo(&out);
+	while (p < end && (open = strstr(p, "{{")) != NULL && open < end)
+	{
+		const char *close = strstr(open + 2, "}}");
+		char	   *expr;
+
+		if (close == NULL || close >= end)
+			break;
+		appendBinaryStringInfo(&out, p, open - p);
+		expr = pnstrdup(open + 2, close - open - 2);
+		appendStringInfoString(&out, jsonb_as_text(resolve_placeholder(doc, expr)));
+		p = close + 2;
+	}
+	appendBinaryStringInfo(&out, p, end - p);
+	return execlog_jsonb_string(out.data);
+}
+
+/*
+ * resolve_value
+ *		Copy a jsonb value into the parse state, resolving placeholders in
+ *		every string found on the way.
+ */
+static void
+resolve_into(JsonbParseState **state, JsonbIteratorToken tok, JsonbValue *v, Jsonb *doc)
+{
+	if (v->type == jbvString && v->val.string.len >= 4 &&
+		memchr(v->val.string.val, '{', v->val.string.len) != NULL)
+	{
+		Jsonb	   *r = resolve_string(v->val.string.val, v->val.string.len, doc);
+
+		push_jsonb_value(state, tok, r);
+	}
+	else
+		pushJsonbValue(state, tok, v);
+}
+
+/*
+ * execlog_resolve_config
+ *		The config with every placeholder resolved: the step's input.
+ */
+Jsonb *
+execlog_resolve_config(Jsonb *config, Jsonb *doc)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbParseState *state = NULL;
+	JsonbValue *res = NULL;
+
+	it = JsonbIteratorInit(&config->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_VALUE || tok == WJB_ELEM)
+			resolve_into(&state, tok, &v, doc);
+		else if (tok == WJB_KEY)
+			res = pushJsonbValue(&state, tok, &v);
+		else
+			res = pushJsonbValue(&state, tok, NULL);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * execlog_condition_holds
+ *		Whether a step's jsonpath condition is true for the document
+ *		(false and unknown both skip the step).
+ */
+bool
+execlog_condition_holds(Datum condition, Jsonb *doc)
+{
+	LOCAL_FCINFO(fcinfo, 4);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(doc);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = condition;
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = JsonbPGetDatum(execlog_jsonb_from_cstring("{}"));
+	fcinfo->args[2].isnull = false;
+	fcinfo->args[3].value = BoolGetDatum(false);
+	fcinfo->args[3].isnull = false;
+	result = jsonb_path_match(fcinfo);
+	if (fcinfo->isnull)
+		return false;
+	return DatumGetBool(result);
+}
+
+/* ----------
+ * sql steps
+ * ----------
+ */
+
+typedef struct VarParams
+{
+	Oid		   *types;
+	int			ntypes;
+} VarParams;
+
+/* Parser hook: let the query decide the types of $1..$n, like PREPARE. */
+static void
+variable_params_setup(ParseState *pstate, void *arg)
+{
+	VarParams  *vp = (VarParams *) arg;
+
+	setup_parse_variable_parameters(pstate, &vp->types, &vp->ntypes);
+}
+
+/*
+ * bind_args
+ *		Turn the resolved "args" array into parameters of the inferred types.
+ */
+static ParamListInfo
+bind_args(Jsonb *args, VarParams *vp)
+{
+	int			n = 0;
+	ParamListInfo params;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i = 0;
+
+	if (args != NULL)
+	{
+		if (!JB_ROOT_IS_ARRAY(args) || JB_ROOT_IS_SCALAR(args))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"args\" of an sql step must be an array")));
+		n = JB_ROOT_COUNT(args);
+	}
+	params = makeParamList(Max(n, vp->ntypes));
+	for (i = 0; i < params->numParams; i++)
+	{
+		params->params[i].isnull = true;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = (i < vp->ntypes && OidIsValid(vp->types[i]) &&
+								   vp->types[i] != UNKNOWNOID) ? vp->types[i] : TEXTOID;
+	}
+	if (n == 0)
+		return params;
+
+	i = 0;
+	it = JsonbIteratorInit(&args->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *text;
+		Oid			typinput;
+		Oid			typioparam;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvNull)
+		{
+			i++;
+			continue;
+		}
+		if (v.type == jbvString)
+			text = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (v.type == jbvBinary)
+			text = JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
+		else
+		{
+			Jsonb	   *scalar = JsonbValueToJsonb(&v);
+
+			text = JsonbToCString(NULL, &scalar->root, VARSIZE(scalar));
+		}
+		getTypeInputInfo(params->params[i].ptype, &typinput, &typioparam);
+		params->params[i].value = OidInputFunctionCall(typinput, text, typioparam, -1);
+		params->params[i].isnull = false;
+		i++;
+	}
+	return params;
+}
+
+/*
+ * rows_to_json
+ *		The rows of the last SPI result as a JSON array, cut at
+ *		execlog.max_payload_bytes with a marker element.
+ */
+static Jsonb *
+rows_to_json(void)
+{
+	StringInfoData buf;
+	uint64		i;
+	uint64		kept = 0;
+	int64		total_bytes = 0;
+	TupleDesc	desc;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	if (SPI_tuptable != NULL && SPI_processed > 0)
+	{
+		desc = BlessTupleDesc(SPI_tuptable->tupdesc);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			Datum		row = heap_copy_tuple_as_datum(SPI_tuptable->vals[i], desc);
+			text	   *json = DatumGetTextPP(DirectFunctionCall1(row_to_json, row));
+			int			len = VARSIZE_ANY_EXHDR(json);
+
+			total_bytes += len + 1;
+			if (kept == i && buf.len + len + 1 < execlog_max_payload_bytes)
+			{
+				if (i > 0)
+					appendStringInfoChar(&buf, ',');
+				appendBinaryStringInfo(&buf, VARDATA_ANY(json), len);
+				kept++;
+			}
+		}
+		if (kept < SPI_processed)
+			appendStringInfo(&buf, "%s{\"" TRUNCATED_KEY "\": true, \"rows\": " UINT64_FORMAT
+							 ", \"rows_kept\": " UINT64_FORMAT ", \"bytes\": " INT64_FORMAT "}",
+							 kept > 0 ? "," : "", (uint64) SPI_processed, kept, total_bytes);
+	}
+	appendStringInfoChar(&buf, ']');
+	return execlog_jsonb_from_cstring(buf.data);
+}
+
+/*
+ * execlog_run_sql_step
+ *		Run an sql step's query as the automation's run_as role, with its
+ *		args bound as parameters and a timeout not past the time limit.
+ *
+ * SET commands in the query are undone afterwards, and the query runs as a
+ * security-restricted operation, so it cannot change the worker's session.
+ */
+Jsonb *
+execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
+{
+	char	   *query = execlog_jsonb_get_text(input, "query");
+	Jsonb	   *args = execlog_jsonb_get(input, "args");
+	Oid			role;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	long		remaining_ms;
+	SPIPlanPtr	plan;
+	SPIPrepareOptions popts;
+	SPIExecuteOptions eopts;
+	VarParams	vp = {NULL, 0};
+	int			rc;
+	Jsonb	   *output;
+
+	if (query == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sql step \"%s\" has no \"query\" string", step->name)));
+
+	role = get_role_oid(run->run_as, true);
+	if (!OidIsValid(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" does not exist", run->run_as),
+				 errdetail("The automation runs its sql steps as this role (run_as).")));
+
+	remaining_ms = (long) ((run->deadline - GetCurrentTimestamp()) / 1000);
+	if (remaining_ms < 1)
+		remaining_ms = 1;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	save_nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	memset(&popts, 0, sizeof(popts));
+	popts.parserSetup = variable_params_setup;
+	popts.parserSetupArg = &vp;
+	popts.cursorOptions = CURSOR_OPT_PARALLEL_OK;
+	plan = SPI_prepare_extended(query, &popts);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_extended failed: %s", SPI_result_code_string(SPI_result));
+
+	memset(&eopts, 0, sizeof(eopts));
+	eopts.params = bind_args(args, &vp);
+	eopts.read_only = false;
+	eopts.allow_nonatomic = false;
+
+	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(remaining_ms, INT_MAX));
+	rc = SPI_execute_plan_extended(plan, &eopts);
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
+
+	output = rows_to_json();
+	SPI_freeplan(plan);
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	AtEOXact_GUC(false, save_nestlevel);
+	return output;
+}
+
+/*
+ * execlog_feedback_step
+ *		Merge the resolved fields into context.<key> (post-action feedback).
+ */
+Jsonb *
+execlog_feedback_step(ExecRun *run, Jsonb *input)
+{
+	Jsonb	   *fields = execlog_jsonb_get(input, "fields");
+	char	   *key = execlog_jsonb_get_text(input, "key");
+	Jsonb	   *current;
+	Jsonb	   *merged;
+	const char *keys[1];
+	Jsonb	   *vals[1];
+
+	if (fields == NULL || !JB_ROOT_IS_OBJECT(fields))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feedback step needs a \"fields\" object")));
+	if (key == NULL)
+		key = "celonis_postaction_feedback";
+
+	current = execlog_jsonb_get(run->context, key);
+	if (current != NULL && JB_ROOT_IS_OBJECT(current))
+		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+													JsonbPGetDatum(current),
+													JsonbPGetDatum(fields)));
+	else
+		merged = fields;
+
+	keys[0] = key;
+	vals[0] = merged;
+	run->context = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+													  JsonbPGetDatum(run->context),
+													  JsonbPGetDatum(execlog_jsonb_object(1, keys, vals))));
+	run->context_changed = true;
+	return fields;
+}

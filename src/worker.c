@@ -1,0 +1,534 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background workers that run executions.
+ *
+ * execlog.workers static background workers connect to execlog.database.
+ * Each pass of a worker's loop:
+ *
+ *	1. (first pass only) fails the executions its slot was running when it
+ *	   last stopped, as interrupted, and schedules their retry when the
+ *	   retry budget allows (at-least-once: see README);
+ *	2. moves due work forward: timed pauses that ended (or whose time limit
+ *	   passed) and automatic retries whose delay is over;
+ *	3. claims up to execlog.batch_size executions with FOR UPDATE SKIP
+ *	   LOCKED (pending ones, resumed ones, and queued ones of throttled
+ *	   automations while they have free slots) and commits the claim;
+ *	4. runs the batch (executor.c) in a second transaction.
+ *
+ * When a pass finds nothing to do the worker sleeps on its latch until the
+ * next due time.  Transactions that enqueue work set the latch at commit
+ * (execlog.c), so a new execution is picked up at once without polling.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void execlog_worker_main(Datum main_arg);
+
+int			execlog_worker_slot = -1;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/* Longest sleep when nothing is due: a safety net, not a poll. */
+#define MAX_SLEEP_MS 10000
+
+/* Advisory lock class serialising throttled claims per automation. */
+#define THROTTLE_LOCK_CLASS 0x45584c47
+
+typedef struct WorkerStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[3];
+	SPIPlanPtr	plan;
+} WorkerStmt;
+
+static WorkerStmt recover_stmt = {
+	"WITH failed AS ("
+	"  UPDATE execlog.executions e"
+	"     SET status = 'failed', worker = NULL,"
+	"         error = 'interrupted: the worker running it stopped before it finished',"
+	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
+	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
+	"                                            WHERE s.automation_id = a.id"
+	"                                              AND s.kind = 'response')"
+	"                          THEN pg_catalog.now() END"
+	"    FROM execlog.automations a"
+	"   WHERE a.id = e.automation_id AND e.status = 'running'"
+	"     AND (e.worker = $1 OR e.worker >= $2)"
+	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure),"
+	" tasks AS ("
+	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
+	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
+	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' || f.id || ' failed'),"
+	"         f.error"
+	"    FROM failed f WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
+	" alerts AS ("
+	"  INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
+	"                              next_attempt_at)"
+	"  SELECT f.id, f.account_id, f.on_failure -> 'alert' ->> 'channel',"
+	"         f.on_failure -> 'alert' ->> 'target',"
+	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' || f.id || ' failed'),"
+	"         pg_catalog.now()"
+	"    FROM failed f WHERE f.run_after IS NULL"
+	"     AND f.on_failure -> 'alert' ->> 'channel' IS NOT NULL"
+	"     AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)"
+	" SELECT count(*) FROM failed",
+	2, {INT4OID, INT4OID}
+};
+
+/* timed pauses that ended, or paused executions past their time limit */
+static WorkerStmt due_pauses = {
+	"UPDATE execlog.executions e"
+	"   SET status = 'running', worker = NULL, resume = NULL, run_after = NULL"
+	" WHERE e.id IN (SELECT id FROM execlog.executions"
+	"                 WHERE run_after <= pg_catalog.clock_timestamp() AND status = 'paused'"
+	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
+	1, {INT4OID}
+};
+
+/* automatic retries whose delay is over */
+static WorkerStmt due_retries = {
+	"UPDATE execlog.executions e"
+	"   SET status = CASE WHEN e.attempt < a.max_retries + 1"
+	"                     THEN 'pending'::execlog.status ELSE e.status END,"
+	"       attempt = CASE WHEN e.attempt < a.max_retries + 1"
+	"                      THEN e.attempt + 1 ELSE e.attempt END,"
+	"       from_start = false, run_after = NULL"
+	"  FROM execlog.automations a"
+	" WHERE a.id = e.automation_id"
+	"   AND e.id IN (SELECT id FROM execlog.executions"
+	"                 WHERE run_after <= pg_catalog.clock_timestamp()"
+	"                   AND status IN ('failed', 'rejected', 'partially_executed')"
+	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
+	1, {INT4OID}
+};
+
+static WorkerStmt claim_stmt = {
+	"WITH c AS ("
+	"  SELECT id FROM execlog.executions"
+	"   WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
+	"   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+	" UPDATE execlog.executions e SET status = 'running', worker = $2"
+	"   FROM c WHERE e.id = c.id RETURNING e.id",
+	2, {INT4OID, INT4OID}
+};
+
+static WorkerStmt throttled_stmt = {
+	"SELECT a.id, a.throttle FROM execlog.automations a"
+	" WHERE a.throttle IS NOT NULL"
+	"   AND EXISTS (SELECT 1 FROM execlog.executions e"
+	"                WHERE e.automation_id = a.id AND e.status = 'queued')",
+	0, {0}
+};
+
+static WorkerStmt throttle_lock_stmt = {
+	"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
+	2, {INT4OID, INT4OID}
+};
+
+static WorkerStmt claim_queued_stmt = {
+	"WITH c AS ("
+	"  SELECT id FROM execlog.executions"
+	"   WHERE automation_id = $1 AND status = 'queued'"
+	"   ORDER BY id"
+	"   LIMIT greatest(0, $2 - (SELECT count(*) FROM execlog.executions"
+	"                           WHERE automation_id = $1"
+	"                             AND status IN ('running', 'paused')))"
+	"   FOR UPDATE SKIP LOCKED)"
+	" UPDATE execlog.executions e SET status = 'running', worker = $3"
+	"   FROM c WHERE e.id = c.id RETURNING e.id",
+	3, {INT8OID, INT4OID, INT4OID}
+};
+
+static WorkerStmt next_due_stmt = {
+	"SELECT (extract(epoch FROM min(run_after) - pg_catalog.clock_timestamp()) * 1000)::bigint"
+	"  FROM execlog.executions WHERE run_after IS NOT NULL",
+	0, {0}
+};
+
+static uint64
+worker_stmt(WorkerStmt *stmt, Datum *values)
+{
+	int			rc;
+
+	if (stmt->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		stmt->plan = p;
+	}
+	rc = SPI_execute_plan(stmt->plan, values, NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Collect the ids returned by the last statement into a list of int64 *. */
+static List *
+returned_ids(List *ids)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+		ids = lappend(ids, id);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return ids;
+}
+
+/*
+ * claim
+ *		Claim up to execlog.batch_size executions for this worker.
+ */
+static List *
+claim(int slot)
+{
+	Datum		values[3];
+	List	   *ids = NIL;
+	List	   *throttled = NIL;
+	ListCell   *lc;
+	uint64		i;
+
+	/* queued executions of throttled automations, while slots are free */
+	worker_stmt(&throttled_stmt, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64	   *pair = palloc(sizeof(int64) * 2);
+
+		pair[0] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pair[1] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		throttled = lappend(throttled, pair);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	foreach(lc, throttled)
+	{
+		int64	   *pair = (int64 *) lfirst(lc);
+
+		if (list_length(ids) >= execlog_batch_size)
+			break;
+		values[0] = Int32GetDatum(THROTTLE_LOCK_CLASS);
+		values[1] = Int32GetDatum((int32) pair[0]);
+		worker_stmt(&throttle_lock_stmt, values);
+		values[0] = Int64GetDatum(pair[0]);
+		values[1] = Int32GetDatum((int32) Min(pair[1], execlog_batch_size - list_length(ids)));
+		values[2] = Int32GetDatum(slot);
+		worker_stmt(&claim_queued_stmt, values);
+		ids = returned_ids(ids);
+	}
+
+	if (list_length(ids) < execlog_batch_size)
+	{
+		values[0] = Int32GetDatum(execlog_batch_size - list_length(ids));
+		values[1] = Int32GetDatum(slot);
+		worker_stmt(&claim_stmt, values);
+		ids = returned_ids(ids);
+	}
+	return ids;
+}
+
+/*
+ * next_sleep_ms
+ *		How long to sleep before something becomes due.
+ */
+static long
+next_sleep_ms(void)
+{
+	bool		isnull;
+	Datum		d;
+	int64		ms;
+
+	worker_stmt(&next_due_stmt, NULL);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	if (isnull)
+		return MAX_SLEEP_MS;
+	ms = DatumGetInt64(d);
+	if (ms < 1)
+		return 1;
+	return (long) Min(ms + 1, MAX_SLEEP_MS);
+}
+
+static void
+begin_tx(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end_tx(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * worker_pass
+ *		One pass of the loop; returns true when there may be more work
+ *		right away.  *sleep_ms is set to the time until something is due.
+ */
+static bool
+worker_pass(int slot, bool *recovered, long *sleep_ms)
+{
+	Datum		values[2];
+	List	   *ids;
+	uint64		due = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	begin_tx("execlog: claiming");
+	MemoryContextSwitchTo(cxt);
+	if (!OidIsValid(get_extension_oid("execlog", true)))
+	{
+		end_tx();
+		*sleep_ms = MAX_SLEEP_MS;
+		return false;
+	}
+	if (!*recovered)
+	{
+		values[0] = Int32GetDatum(slot);
+		values[1] = Int32GetDatum(execlog_workers);
+		worker_stmt(&recover_stmt, values);
+		SPI_freetuptable(SPI_tuptable);
+		*recovered = true;
+	}
+	values[0] = Int32GetDatum(execlog_batch_size);
+	due += worker_stmt(&due_pauses, values);
+	due += worker_stmt(&due_retries, values);
+	ids = claim(slot);
+	*sleep_ms = next_sleep_ms();
+	end_tx();
+
+	if (ids != NIL)
+	{
+		begin_tx("execlog: running executions");
+		MemoryContextSwitchTo(cxt);
+		execlog_run_batch(slot, ids);
+		end_tx();
+	}
+	return due > 0 || list_length(ids) >= execlog_batch_size;
+}
+
+/*
+ * worker_detach
+ *		on_shmem_exit callback: free the worker's slot.
+ */
+static void
+worker_detach(int code, Datum arg)
+{
+	int			slot = DatumGetInt32(arg);
+
+	SpinLockAcquire(&execlog_shared->mutex);
+	execlog_shared->slots[slot].pid = 0;
+	execlog_shared->slots[slot].latch = NULL;
+	execlog_shared->slots[slot].execution_id = 0;
+	execlog_shared->slots[slot].cancel_id = 0;
+	execlog_shared->slots[slot].exit_requested = false;
+	SpinLockRelease(&execlog_shared->mutex);
+}
+
+/*
+ * execlog_set_current_execution
+ *		Publish which execution this worker runs (0: none), so that a
+ *		committed cancel can interrupt it.
+ */
+void
+execlog_set_current_execution(int slot, int64 execution_id)
+{
+	SpinLockAcquire(&execlog_shared->mutex);
+	execlog_shared->slots[slot].execution_id = execution_id;
+	if (execution_id == 0)
+		execlog_shared->slots[slot].cancel_id = 0;
+	SpinLockRelease(&execlog_shared->mutex);
+}
+
+/*
+ * execlog_cancel_requested
+ *		Whether a cancel of this execution was committed while we ran it.
+ */
+bool
+execlog_cancel_requested(int64 execution_id)
+{
+	bool		result;
+
+	if (execlog_worker_slot < 0)
+		return false;
+	SpinLockAcquire(&execlog_shared->mutex);
+	result = execlog_shared->slots[execlog_worker_slot].cancel_id == execution_id;
+	SpinLockRelease(&execlog_shared->mutex);
+	return result;
+}
+
+/*
+ * execlog_worker_main
+ *		Entry point of a worker; main_arg is its slot number.
+ */
+void
+execlog_worker_main(Datum main_arg)
+{
+	int			slot = DatumGetInt32(main_arg);
+	MemoryContext loop_cxt;
+	bool		recovered = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(execlog_database, NULL, 0);
+
+	SpinLockAcquire(&execlog_shared->mutex);
+	execlog_shared->slots[slot].pid = MyProcPid;
+	execlog_shared->slots[slot].latch = MyLatch;
+	execlog_shared->slots[slot].database = MyDatabaseId;
+	execlog_shared->slots[slot].execution_id = 0;
+	execlog_shared->slots[slot].cancel_id = 0;
+	execlog_shared->slots[slot].exit_requested = false;
+	SpinLockRelease(&execlog_shared->mutex);
+	before_shmem_exit(worker_detach, Int32GetDatum(slot));
+
+	execlog_worker_slot = slot;
+	execlog_default_actor = MemoryContextStrdup(TopMemoryContext,
+												psprintf("execlog worker %d", slot));
+	execlog_actor = execlog_default_actor;
+	pgstat_report_appname(execlog_default_actor);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "execlog worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	ereport(LOG,
+			(errmsg("%s started for database \"%s\"", execlog_default_actor,
+					execlog_database)));
+
+	for (;;)
+	{
+		long		sleep_ms = MAX_SLEEP_MS;
+		bool		more;
+		bool		exit_requested;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		SpinLockAcquire(&execlog_shared->mutex);
+		exit_requested = execlog_shared->slots[slot].exit_requested;
+		SpinLockRelease(&execlog_shared->mutex);
+		if (exit_requested)
+		{
+			ereport(LOG,
+					(errmsg("%s exits: its database is being dropped",
+							execlog_default_actor)));
+			proc_exit(1);
+		}
+
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		more = worker_pass(slot, &recovered, &sleep_ms);
+		MemoryContextSwitchTo(TopMemoryContext);
+		if (more)
+			continue;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * execlog_object_access
+ *		When the workers' database is about to be dropped, ask them to exit
+ *		so that DROP DATABASE does not wait for them.
+ */
+static void
+execlog_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access == OAT_DROP && classId == DatabaseRelationId && execlog_shared)
+	{
+		int			i;
+
+		SpinLockAcquire(&execlog_shared->mutex);
+		for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
+		{
+			ExeclogWorkerSlot *s = &execlog_shared->slots[i];
+
+			if (s->pid != 0 && s->database == objectId)
+			{
+				s->exit_requested = true;
+				if (s->latch)
+					SetLatch(s->latch);
+			}
+		}
+		SpinLockRelease(&execlog_shared->mutex);
+	}
+}
+
+/*
+ * execlog_register_workers
+ *		Register the workers (from _PG_init, while preloading).
+ */
+void
+execlog_register_workers(void)
+{
+	BackgroundWorker worker;
+	int			i;
+
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = execlog_object_access;
+
+	for (i = 0; i < execlog_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 5;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "execlog");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "execlog_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "execlog worker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "execlog worker");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
