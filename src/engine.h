@@ -7,6 +7,9 @@
  *	worker.c	background workers: signals, main loop, claims, recovery
  *	executor.c	runs a claimed batch of executions step by step
  *	steps.c		step kinds, placeholders, conditions, the JSON document
+ *	steps_http.c	http steps: validation, connections, recording results
+ *	http_client.c	the worker's libcurl multi handle: requests in flight
+ *	http_policy.c	execlog.http_allow / execlog.http_deny
  *
  *-------------------------------------------------------------------------
  */
@@ -87,6 +90,13 @@ typedef struct ExecRun
 	bool		context_changed;
 	TimestampTz run_after;		/* 0: NULL */
 	bool		cancelled;		/* cancelled while running: discard */
+
+	/* http steps (see http.h) */
+	struct HttpSpec *http_request;	/* to send once the batch commits */
+	struct HttpResult *http_result; /* result of the request it waited for */
+	StepRow    *http_row;		/* that step's row, finished from http_result */
+	int			http_index;		/* that step's index in steps */
+	TimestampTz retry_not_before;	/* Retry-After of a 429/503 answer; 0: none */
 } ExecRun;
 
 /* steps.c */

@@ -122,6 +122,8 @@ static void
 signal_cancels(void)
 {
 	int			i;
+	Latch	   *latches[MAX_PENDING_CANCELS];
+	int			n = 0;
 
 	if (execlog_shared == NULL)
 		return;
@@ -138,9 +140,17 @@ signal_cancels(void)
 			s->cancel_id = pending_cancels[i].execution_id;
 			kill(s->pid, SIGINT);
 		}
+		else if (s->pid != 0 && s->latch != NULL)
+		{
+			/* it may be waiting for an HTTP answer: the worker aborts it */
+			s->http_cancels++;
+			latches[n++] = s->latch;
+		}
 	}
 	SpinLockRelease(&execlog_shared->mutex);
 	n_pending_cancels = 0;
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
 }
 
 /*

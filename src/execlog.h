@@ -53,6 +53,8 @@ typedef struct ExeclogWorkerSlot
 	Oid			database;		/* database it is connected to */
 	int64		execution_id;	/* execution being run right now, or 0 */
 	int64		cancel_id;		/* execution whose cancel was committed */
+	uint32		http_cancels;	/* bumped by a committed cancel of one of its
+								 * executions waiting for an HTTP answer */
 	bool		exit_requested; /* its database is being dropped */
 } ExeclogWorkerSlot;
 

@@ -23,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "http.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -98,7 +99,8 @@ static ExecStmt write_rows = {
 	"             finished_at, input, output, error, http_status, reused_from)"
 	" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
 	"   SET status = excluded.status, finished_at = excluded.finished_at,"
-	"       output = excluded.output, error = excluded.error",
+	"       output = excluded.output, error = excluded.error,"
+	"       http_status = excluded.http_status",
 	14, {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
 		JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
@@ -109,7 +111,8 @@ static ExecStmt write_runs = {
 	"   SET status = u.status::execlog.status, error = u.error,"
 	"       context = coalesce(u.context, e.context),"
 	"       response = coalesce(u.response, e.response),"
-	"       run_after = u.run_after, worker = NULL"
+	"       run_after = u.run_after,"
+	"       worker = CASE WHEN u.status = 'running' THEN e.worker END"
 	"  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[],"
 	"              $6::timestamptz[]) AS u(id, status, error, context, response, run_after)"
 	" WHERE e.id = u.id",
@@ -433,6 +436,19 @@ load_progress(List *runs, int *first_step)
 											  SPI_getvalue(tup, desc, 12));
 				}
 				else if (strcmp(status, "running") == 0 && def != NULL &&
+						 def->position == position && strcmp(def->kind, "http") == 0)
+				{
+					/* an http step whose request finished: finish_http_step */
+					StepRow    *row = new_row(def, "running");
+
+					row->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+					row->input = result_jsonb(tup, desc, 10);
+					run->http_row = row;
+					run->http_index = next - 1;
+					run->http_result = execlog_http_result(run->id, attempt, position);
+					run->rows = lappend(run->rows, row);
+				}
+				else if (strcmp(status, "running") == 0 && def != NULL &&
 						 def->position == position)
 				{
 					/* the pause being resumed: its output is the resume payload */
@@ -545,6 +561,14 @@ run_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *doc)
 	}
 	else if (strcmp(def->kind, "feedback") == 0)
 		row->output = execlog_feedback_step(run, input);
+	else if (strcmp(def->kind, "http") == 0)
+	{
+		/* sent once the batch commits; the execution waits, still running */
+		row->input = execlog_http_prepare(run, def, input, &run->http_request);
+		row->status = "running";
+		run->status = "running";
+		return false;
+	}
 	else if (strcmp(def->kind, "pause") == 0)
 	{
 		char	   *duration = execlog_jsonb_get_text(input, "for");
@@ -705,6 +729,69 @@ run_execution(ExecRun *run, int first)
 }
 
 /*
+ * finish_http_step
+ *		Record the result of the http step the execution waited for (its
+ *		request ran after an earlier batch, see http_client.c), in its own
+ *		subtransaction.  Returns whether the execution goes on.
+ */
+static bool
+finish_http_step(ExecRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	StepRow    *row = run->http_row;
+	StepDef    *def;
+
+	if (row == NULL)
+		return true;
+	def = (StepDef *) list_nth(run->steps, run->http_index);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		execlog_http_finish(run, def, row, run->http_result);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		row->status = "failed";
+		row->output = NULL;
+		row->error = edata->message;
+		row->finished_at = GetCurrentTimestamp();
+	}
+	PG_END_TRY();
+
+	if (run->expired)
+		return true;			/* run_execution rejects it */
+	if (strcmp(row->status, "success") == 0)
+	{
+		add_output(run, def->name, row->output);
+		return true;
+	}
+	if (run->error == NULL || !def->continue_on_error)
+		run->error = psprintf("step \"%s\" failed: %s", def->name, row->error);
+	if (!def->continue_on_error)
+	{
+		run->status = "failed";
+		skip_rest(run, run->http_index + 1);
+		return false;
+	}
+	run->partial = true;
+	return true;
+}
+
+/*
  * still_running
  *		Lock the execution row; if it was cancelled while running, undo all
  *		it did.  Called inside the execution's subtransaction.
@@ -751,6 +838,8 @@ follow_ups(ExecRun *run)
 		for (k = 1; k < run->attempt && delay < INT64CONST(86400000) * 365; k++)
 			delay *= 2;
 		run->run_after = GetCurrentTimestamp() + delay * 1000;
+		if (run->retry_not_before > run->run_after)
+			run->run_after = run->retry_not_before;	/* Retry-After */
 		return;
 	}
 
@@ -917,7 +1006,9 @@ execlog_run_batch(int slot, List *ids)
 		/* the whole execution in a subtransaction, undone if cancelled */
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
-		run_execution(run, first[r++]);
+		if (finish_http_step(run))
+			run_execution(run, first[r]);
+		r++;
 		if (!run->cancelled && !still_running(run))
 			run->cancelled = true;
 		if (run->cancelled)
@@ -926,6 +1017,8 @@ execlog_run_batch(int slot, List *ids)
 			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		if (!run->cancelled && run->http_request != NULL)
+			execlog_http_defer(run->http_request);
 
 		execlog_set_current_execution(slot, 0);
 		if (!run->cancelled)

@@ -9,6 +9,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+#include "http.h"
 
 #include <limits.h>
 
@@ -85,7 +86,7 @@ execlog_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   execlog_http_list_check, NULL, NULL);
 
 	DefineCustomStringVariable("execlog.http_deny",
 							   "Hosts and CIDR ranges HTTP steps may never connect to.",
@@ -94,7 +95,7 @@ execlog_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   execlog_http_list_check, NULL, NULL);
 
 	DefineCustomStringVariable("execlog.smtp_url",
 							   "SMTP server used to deliver e-mail alerts, e.g. smtp://127.0.0.1:25.",

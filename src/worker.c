@@ -14,15 +14,19 @@
  *	3. claims up to execlog.batch_size executions with FOR UPDATE SKIP
  *	   LOCKED (pending ones, resumed ones, and queued ones of throttled
  *	   automations while they have free slots) and commits the claim;
- *	4. runs the batch (executor.c) in a second transaction.
+ *	4. runs the batch (executor.c) in a second transaction, together with
+ *	   the executions whose HTTP requests finished (they are still running
+ *	   and owned by this worker: no new claim), then sends the requests the
+ *	   batch prepared (http_client.c).
  *
- * When a pass finds nothing to do the worker sleeps on its latch until the
- * next due time.  Transactions that enqueue work set the latch at commit
+ * When a pass finds nothing to do the worker sleeps on its latch and on
+ * the sockets of its HTTP requests until the next due time.  Transactions that enqueue work set the latch at commit
  * (execlog.c), so a new execution is picked up at once without polling.
  *
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "http.h"
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
@@ -310,6 +314,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 {
 	Datum		values[2];
 	List	   *ids;
+	int			claimed;
 	uint64		due = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -332,18 +337,23 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	values[0] = Int32GetDatum(execlog_batch_size);
 	due += worker_stmt(&due_pauses, values);
 	due += worker_stmt(&due_retries, values);
-	ids = claim(slot);
+	/* with enough requests in flight, continue those before claiming more */
+	ids = execlog_http_saturated() ? NIL : claim(slot);
+	claimed = list_length(ids);
+	execlog_http_check_cancels(slot);
 	*sleep_ms = next_sleep_ms();
 	end_tx();
 
+	ids = execlog_http_finished_ids(ids);
 	if (ids != NIL)
 	{
 		begin_tx("execlog: running executions");
 		MemoryContextSwitchTo(cxt);
 		execlog_run_batch(slot, ids);
 		end_tx();
+		execlog_http_batch_done();
 	}
-	return due > 0 || list_length(ids) >= execlog_batch_size;
+	return due > 0 || claimed >= execlog_batch_size || execlog_http_pending_work();
 }
 
 /*
@@ -431,6 +441,7 @@ execlog_worker_main(Datum main_arg)
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "execlog worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
+	execlog_http_init();
 
 	ereport(LOG,
 			(errmsg("%s started for database \"%s\"", execlog_default_actor,
@@ -462,13 +473,20 @@ execlog_worker_main(Datum main_arg)
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
+		execlog_http_drive();
 		more = worker_pass(slot, &recovered, &sleep_ms);
+		execlog_http_drive();
 		MemoryContextSwitchTo(TopMemoryContext);
 		if (more)
 			continue;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
+		/* the latch, the HTTP sockets (one epoll descriptor) or a timeout */
+		sleep_ms = execlog_http_wait_ms(sleep_ms);
+		if (sleep_ms > 0)
+			(void) WaitLatchOrSocket(MyLatch,
+									 WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT |
+									 WL_EXIT_ON_PM_DEATH,
+									 execlog_http_socket(), sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

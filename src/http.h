@@ -1,0 +1,125 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *	  http steps: what the batch transaction prepares, what the worker's
+ *	  libcurl multi handle sends, and what comes back.
+ *
+ * An http step never runs inside the batch transaction.  The executor
+ * validates it (steps_http.c), records its row as "running" and stops the
+ * execution there; once the batch commits, the worker sends the request
+ * through its multi handle (http_client.c) and waits on the sockets and its
+ * latch together.  A finished request is continued in a later batch: its
+ * row gets the result and the execution goes on with its next steps.
+ *
+ *	steps_http.c	validation, connections and auth, results to step rows
+ *	http_client.c	multi handle, sockets, OAuth2 tokens, cancels
+ *	http_policy.c	execlog.http_allow / execlog.http_deny
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXECLOG_HTTP_H
+#define EXECLOG_HTTP_H
+
+#include "engine.h"
+
+#include <sys/socket.h>
+
+#include "utils/guc.h"
+
+/* Redirects an http step follows at most. */
+#define EXECLOG_HTTP_MAX_REDIRECTS 5
+
+typedef enum HttpAuthType
+{
+	HTTP_AUTH_NONE,
+	HTTP_AUTH_BEARER,
+	HTTP_AUTH_BASIC,
+	HTTP_AUTH_OAUTH2
+} HttpAuthType;
+
+/* Credentials of a connection; kept in memory only, never stored. */
+typedef struct HttpAuth
+{
+	HttpAuthType type;
+	int64		connection_id;
+	TimestampTz connection_updated_at;	/* with the id: the token cache key */
+	char	   *token;			/* bearer */
+	char	   *username;		/* basic */
+	char	   *password;
+	char	   *token_url;		/* oauth2_client_credentials */
+	char	   *client_id;
+	char	   *client_secret;
+	char	   *scope;			/* NULL: none */
+	bool		client_basic;	/* client credentials sent with HTTP Basic */
+} HttpAuth;
+
+/* A validated request, prepared in the batch transaction. */
+typedef struct HttpSpec
+{
+	int64		execution_id;
+	int32		attempt;
+	int32		position;
+	char	   *method;
+	char	   *url;
+	List	   *headers;		/* "Name: value" strings */
+	char	   *body;			/* NULL: no body */
+	int			body_len;
+	int			timeout_ms;		/* the step's timeout */
+	TimestampTz deadline;		/* the execution's time limit */
+	HttpAuth	auth;
+} HttpSpec;
+
+/* The outcome of a request, turned into the step row by a later batch. */
+typedef struct HttpResult
+{
+	int64		execution_id;
+	int32		attempt;
+	int32		position;
+	TimestampTz finished_at;
+	long		status;			/* 0: no response */
+	char	   *headers;		/* raw header block of the final response */
+	size_t		headers_len;
+	char	   *body;			/* first bytes of the body */
+	size_t		body_len;
+	uint64		body_total;		/* bytes received (more than body_len: cut) */
+	char	   *error;			/* transport failure; NULL when answered */
+	bool		time_limit;		/* stopped by the execution's time limit */
+	const char *secrets[4];		/* scrubbed from what is stored */
+	int			nsecrets;
+	bool		consumed;		/* taken by a batch */
+} HttpResult;
+
+/* steps_http.c: in the batch transaction */
+extern Jsonb *execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input,
+								   HttpSpec **spec);
+extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
+								HttpResult *res);
+
+/* http_client.c: the worker's side */
+extern void execlog_http_init(void);
+extern void execlog_http_defer(HttpSpec *spec);
+extern void execlog_http_batch_done(void);
+extern void execlog_http_drive(void);
+extern int	execlog_http_socket(void);
+extern long execlog_http_wait_ms(long max_ms);
+extern bool execlog_http_saturated(void);
+extern bool execlog_http_pending_work(void);
+extern List *execlog_http_finished_ids(List *ids);
+extern HttpResult *execlog_http_result(int64 execution_id, int32 attempt,
+									   int32 position);
+extern void execlog_http_check_cancels(int slot);
+
+/* http_policy.c */
+typedef struct HttpPolicy HttpPolicy;
+
+extern HttpPolicy *execlog_http_policy_current(void);
+extern void execlog_http_policy_retain(HttpPolicy *policy);
+extern void execlog_http_policy_release(HttpPolicy *policy);
+extern bool execlog_http_policy_check_host(HttpPolicy *policy, const char *host,
+										   char *why, size_t whylen);
+extern bool execlog_http_policy_check_addr(HttpPolicy *policy, const char *host,
+										   const struct sockaddr *sa,
+										   char *why, size_t whylen);
+extern bool execlog_http_list_check(char **newval, void **extra, GucSource source);
+
+#endif							/* EXECLOG_HTTP_H */

@@ -1,0 +1,1579 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_client.c
+ *	  The worker's HTTP client: one libcurl multi handle that lives as long
+ *	  as the worker, with many requests in flight.
+ *
+ * The batch transaction prepares requests (steps_http.c) and hands them
+ * over with execlog_http_defer(); once it has committed, the worker sends
+ * them (execlog_http_batch_done).  libcurl reports the sockets it wants
+ * watched through CURLMOPT_SOCKETFUNCTION: they go into an epoll set of our
+ * own, whose descriptor the worker waits on together with its latch
+ * (WaitLatchOrSocket: an epoll descriptor is readable when any socket in it
+ * is ready).  execlog_http_drive() then lets libcurl act on the ready
+ * sockets and on its timer, and collects the finished transfers.  Their
+ * executions are continued by the worker's next batch, which asks for each
+ * result with execlog_http_result().
+ *
+ * Rules kept here:
+ *	- libcurl callbacks never raise an error and never allocate memory that
+ *	  could: they record what went wrong and return an error code to libcurl;
+ *	  the rest is done once libcurl has returned;
+ *	- every request has its own memory context under the long-lived "execlog
+ *	  http" context, deleted as soon as its result has been recorded; easy
+ *	  handles are reused, and the multi handle keeps connections alive;
+ *	- a request never outlives its execution's time limit: its timeout is
+ *	  capped at the deadline;
+ *	- a request whose execution was cancelled is removed from the multi
+ *	  handle (its connection is closed) and its step row failed;
+ *	- connections made under one execlog.http_allow / http_deny stay in a
+ *	  multi handle of their own: when the settings change, new requests go
+ *	  to a new multi handle and the old one is closed once it is idle, so a
+ *	  kept-alive connection cannot outlive the policy that allowed it;
+ *	- OAuth2 tokens are fetched through the same multi handle, once per
+ *	  connection while they are valid, and once more after a 401.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "executor/spi.h"
+#include "lib/ilist.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/* Response headers kept at most (libcurl limits single headers itself). */
+#define MAX_HEADER_BYTES (256 * 1024)
+
+/* Idle easy handles kept for reuse. */
+#define MAX_IDLE_EASY 256
+
+/* One multi handle: the connections made under one policy. */
+typedef struct HttpPool
+{
+	dlist_node	node;
+	uint32		id;
+	CURLM	   *multi;
+	HttpPolicy *policy;
+	int			max_host;		/* CURLMOPT_MAX_HOST_CONNECTIONS set */
+	int			transfers;		/* easy handles added */
+	bool		timer_set;
+	TimestampTz timer_at;		/* when libcurl wants its timeout action */
+	bool		retired;		/* the settings changed: close when idle */
+} HttpPool;
+
+/* A growing buffer that keeps at most 'limit' bytes but counts them all. */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	uint64		total;
+	size_t		limit;
+} Buf;
+
+typedef enum ReqState
+{
+	REQ_WAITING,				/* for an OAuth2 token */
+	REQ_RUNNING,				/* in a multi handle */
+	REQ_DONE					/* result ready for a batch */
+} ReqState;
+
+struct TokenEntry;
+
+typedef struct HttpReq
+{
+	dlist_node	node;			/* in waiting, running or done */
+	MemoryContext cxt;			/* everything of this request */
+	ReqState	state;
+	bool		is_token;		/* fetches an OAuth2 token */
+	bool		in_batch;		/* handed to a batch by finished_ids */
+	bool		refreshed;		/* got a new token after a 401 */
+	struct TokenEntry *token;	/* its OAuth2 token entry */
+	char	   *token_used;		/* the access token it was sent with */
+	HttpSpec	spec;			/* copied into cxt */
+	CURL	   *easy;
+	HttpPool   *pool;
+	struct curl_slist *slist;
+	Buf			head;
+	Buf			body;
+	long		timeout_ms;		/* timeout given to libcurl */
+	bool		deadline_capped;	/* ... which is the time limit's */
+	bool		oom;			/* a callback ran out of memory */
+	char		denied[512];	/* why the open-socket callback refused */
+	char		errbuf[CURL_ERROR_SIZE];
+	HttpResult	result;
+} HttpReq;
+
+/* A cached OAuth2 token of one connection (id and updated_at). */
+typedef struct TokenEntry
+{
+	dlist_node	node;
+	int64		connection_id;
+	TimestampTz updated_at;
+	char	   *token_url;
+	char	   *client_id;
+	char	   *client_secret;
+	char	   *scope;
+	bool		client_basic;
+	char	   *access_token;	/* NULL: none valid */
+	TimestampTz expires_at;
+	bool		fetching;
+	dlist_head	waiters;		/* HttpReq waiting for it */
+} TokenEntry;
+
+/* A step row to fail: its request was aborted or its result not used. */
+typedef struct StaleStep
+{
+	int64		execution_id;
+	int32		attempt;
+	int32		position;
+} StaleStep;
+
+static MemoryContext http_cxt = NULL;
+static int	epoll_fd = -1;
+static dlist_head pools;
+static HttpPool *cur_pool = NULL;
+static uint32 next_pool_id = 0;
+static dlist_head running;
+static dlist_head done;
+static int	n_waiting = 0;
+static int	n_running = 0;
+static int	n_done = 0;
+static dlist_head tokens;
+static List *deferred = NIL;	/* HttpSpec *, in the batch's memory */
+static StaleStep *stale = NULL;
+static int	n_stale = 0;
+static int	cap_stale = 0;
+static CURL *idle_easy[MAX_IDLE_EASY];
+static int	n_idle_easy = 0;
+static uint32 cancels_seen = 0;
+static SPIPlanPtr gone_plan = NULL;
+static SPIPlanPtr stale_plan = NULL;
+
+static void start_transfer(HttpReq *req);
+static void token_wait(HttpReq *req);
+
+/* ----------
+ * Small helpers
+ * ----------
+ */
+
+/*
+ * buf_append
+ *		Append to a buffer, keeping at most its limit; false when out of
+ *		memory.  Called from libcurl callbacks: never raises an error.
+ */
+static bool
+buf_append(MemoryContext cxt, Buf *b, const char *p, size_t n)
+{
+	size_t		keep;
+
+	b->total += n;
+	if (b->len >= b->limit)
+		return true;
+	keep = Min(n, b->limit - b->len);
+	if (b->len + keep + 1 > b->cap)
+	{
+		size_t		cap = Max(b->cap * 2, 1024);
+		char	   *data;
+
+		while (cap < b->len + keep + 1)
+			cap *= 2;
+		data = MemoryContextAllocExtended(cxt, cap, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
+		if (data == NULL)
+			return false;
+		if (b->data)
+		{
+			memcpy(data, b->data, b->len);
+			pfree(b->data);
+		}
+		b->data = data;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, keep);
+	b->len += keep;
+	b->data[b->len] = '\0';
+	return true;
+}
+
+static void
+buf_reset(Buf *b, size_t limit)
+{
+	if (b->data)
+		pfree(b->data);
+	memset(b, 0, sizeof(Buf));
+	b->limit = limit;
+}
+
+/* Copy of s with every secret of the request replaced. */
+static char *
+scrub_text(HttpReq *req, const char *s)
+{
+	char	   *out = pstrdup(s);
+	int			i;
+
+	for (i = 0; i < req->result.nsecrets; i++)
+	{
+		const char *secret = req->result.secrets[i];
+		size_t		sl = strlen(secret);
+		char	   *hit;
+
+		if (sl < 4)
+			continue;
+		while ((hit = strstr(out, secret)) != NULL)
+		{
+			*hit = '\0';
+			out = psprintf("%s[redacted]%s", out, hit + sl);
+		}
+	}
+	return out;
+}
+
+/*
+ * url_host
+ *		Host (into a buffer) and port of a URL; false when it cannot be
+ *		parsed.  Allocates with libcurl's malloc only: safe in callbacks.
+ */
+static bool
+url_host(const char *url, char *host, size_t hostlen, long *port)
+{
+	CURLU	   *u = curl_url();
+	char	   *h = NULL;
+	char	   *p = NULL;
+	bool		ok = false;
+
+	if (u == NULL || url == NULL)
+	{
+		curl_url_cleanup(u);
+		return false;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && strlen(h) < hostlen)
+	{
+		strcpy(host, h);
+		ok = true;
+		if (port)
+		{
+			*port = 0;
+			if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK)
+				*port = strtol(p, NULL, 10);
+		}
+	}
+	curl_free(h);
+	curl_free(p);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* ----------
+ * libcurl callbacks: no errors raised, no allocation that could raise one
+ * ----------
+ */
+
+/* CURLMOPT_SOCKETFUNCTION: keep our epoll set in step with libcurl. */
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	HttpPool   *pool = (HttpPool *) userp;
+	struct epoll_event ev;
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		/* libcurl may have closed it already: errors do not matter */
+		(void) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+		((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	ev.data.u64 = ((uint64) pool->id << 32) | (uint32) s;
+	if (epoll_ctl(epoll_fd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0)
+	{
+		int			op = (errno == EEXIST) ? EPOLL_CTL_MOD :
+			(errno == ENOENT) ? EPOLL_CTL_ADD : -1;
+
+		if (op < 0 || epoll_ctl(epoll_fd, op, s, &ev) != 0)
+			return -1;
+	}
+	if (socketp == NULL)
+		curl_multi_assign(pool->multi, s, pool);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: remember when libcurl wants to act on timeouts. */
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	HttpPool   *pool = (HttpPool *) userp;
+
+	if (timeout_ms < 0)
+		pool->timer_set = false;
+	else
+	{
+		pool->timer_set = true;
+		pool->timer_at = GetCurrentTimestamp() + (TimestampTz) timeout_ms * 1000;
+	}
+	return 0;
+}
+
+static size_t
+body_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	HttpReq    *req = (HttpReq *) userdata;
+
+	if (!buf_append(req->cxt, &req->body, ptr, size * nmemb))
+	{
+		req->oom = true;
+		return 0;
+	}
+	return size * nmemb;
+}
+
+static size_t
+header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	HttpReq    *req = (HttpReq *) userdata;
+	size_t		n = size * nmemb;
+
+	/* a new status line: a redirect or an interim (1xx) response before */
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
+	{
+		req->head.len = 0;
+		req->head.total = 0;
+	}
+	if (!buf_append(req->cxt, &req->head, ptr, n))
+	{
+		req->oom = true;
+		return 0;
+	}
+	return n;
+}
+
+/*
+ * open_socket_cb
+ *		CURLOPT_OPENSOCKETFUNCTION: the policy check at connect time, with
+ *		the address the host resolved to and the host of the URL being
+ *		fetched (after redirects, the new one).
+ */
+static curl_socket_t
+open_socket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	HttpReq    *req = (HttpReq *) clientp;
+	char	   *url = NULL;
+	char		host[256];
+	curl_socket_t s;
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+	{
+		snprintf(req->denied, sizeof(req->denied), "connection refused: unexpected socket type");
+		return CURL_SOCKET_BAD;
+	}
+	host[0] = '\0';
+	if (curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+		!url_host(url, host, sizeof(host), NULL))
+		host[0] = '\0';
+	if (!execlog_http_policy_check_addr(req->pool->policy, host[0] ? host : NULL,
+										&address->addr, req->denied, sizeof(req->denied)))
+		return CURL_SOCKET_BAD;
+	req->denied[0] = '\0';
+	s = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+	return s < 0 ? CURL_SOCKET_BAD : s;
+}
+
+/* ----------
+ * Multi handles
+ * ----------
+ */
+
+/*
+ * current_pool
+ *		The multi handle for new requests: a new one when the policy
+ *		settings changed (the old one closes once idle).
+ */
+static HttpPool *
+current_pool(void)
+{
+	HttpPolicy *policy = execlog_http_policy_current();
+
+	if (cur_pool != NULL && cur_pool->policy != policy)
+	{
+		cur_pool->retired = true;
+		cur_pool = NULL;
+	}
+	if (cur_pool == NULL)
+	{
+		HttpPool   *pool = MemoryContextAllocZero(http_cxt, sizeof(HttpPool));
+
+		pool->multi = curl_multi_init();
+		if (pool->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl multi handle")));
+		pool->id = ++next_pool_id;
+		pool->policy = policy;
+		execlog_http_policy_retain(policy);
+		curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+		curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, pool);
+		curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
+		dlist_push_tail(&pools, &pool->node);
+		cur_pool = pool;
+	}
+	if (cur_pool->max_host != execlog_max_connections_per_host)
+	{
+		cur_pool->max_host = execlog_max_connections_per_host;
+		curl_multi_setopt(cur_pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+						  (long) cur_pool->max_host);
+	}
+	return cur_pool;
+}
+
+static HttpPool *
+pool_by_id(uint32 id)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &pools)
+	{
+		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+
+		if (pool->id == id)
+			return pool;
+	}
+	return NULL;
+}
+
+/* Close retired multi handles that have nothing in flight. */
+static void
+close_idle_pools(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &pools)
+	{
+		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+
+		if (pool->retired && pool->transfers == 0)
+		{
+			curl_multi_cleanup(pool->multi);
+			dlist_delete(&pool->node);
+			execlog_http_policy_release(pool->policy);
+			pfree(pool);
+		}
+	}
+}
+
+static CURL *
+get_easy(void)
+{
+	if (n_idle_easy > 0)
+		return idle_easy[--n_idle_easy];
+	return curl_easy_init();
+}
+
+static void
+put_easy(CURL *easy)
+{
+	if (n_idle_easy < MAX_IDLE_EASY)
+	{
+		curl_easy_reset(easy);
+		idle_easy[n_idle_easy++] = easy;
+	}
+	else
+		curl_easy_cleanup(easy);
+}
+
+/* ----------
+ * Requests
+ * ----------
+ */
+
+static char *
+cxt_strdup(MemoryContext cxt, const char *s)
+{
+	return s ? MemoryContextStrdup(cxt, s) : NULL;
+}
+
+/* A new request with its own memory context. */
+static HttpReq *
+new_req(void)
+{
+	MemoryContext cxt = AllocSetContextCreate(http_cxt, "execlog http request",
+											  ALLOCSET_SMALL_SIZES);
+	HttpReq    *req = MemoryContextAllocZero(cxt, sizeof(HttpReq));
+
+	req->cxt = cxt;
+	return req;
+}
+
+/* Deep copy of a spec into the request's context. */
+static void
+copy_spec(HttpReq *req, HttpSpec *spec)
+{
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+	HttpSpec   *c = &req->spec;
+	ListCell   *lc;
+
+	*c = *spec;
+	c->method = pstrdup(spec->method);
+	c->url = pstrdup(spec->url);
+	c->headers = NIL;
+	foreach(lc, spec->headers)
+		c->headers = lappend(c->headers, pstrdup((char *) lfirst(lc)));
+	if (spec->body)
+	{
+		c->body = palloc(spec->body_len + 1);
+		memcpy(c->body, spec->body, spec->body_len);
+		c->body[spec->body_len] = '\0';
+	}
+	c->auth.token = cxt_strdup(req->cxt, spec->auth.token);
+	c->auth.username = cxt_strdup(req->cxt, spec->auth.username);
+	c->auth.password = cxt_strdup(req->cxt, spec->auth.password);
+	c->auth.token_url = cxt_strdup(req->cxt, spec->auth.token_url);
+	c->auth.client_id = cxt_strdup(req->cxt, spec->auth.client_id);
+	c->auth.client_secret = cxt_strdup(req->cxt, spec->auth.client_secret);
+	c->auth.scope = cxt_strdup(req->cxt, spec->auth.scope);
+	MemoryContextSwitchTo(old);
+
+	req->result.execution_id = spec->execution_id;
+	req->result.attempt = spec->attempt;
+	req->result.position = spec->position;
+}
+
+static void
+add_secret(HttpReq *req, const char *secret)
+{
+	if (secret != NULL && req->result.nsecrets < (int) lengthof(req->result.secrets))
+		req->result.secrets[req->result.nsecrets++] = MemoryContextStrdup(req->cxt, secret);
+}
+
+static void
+list_remove_req(HttpReq *req)
+{
+	dlist_delete(&req->node);
+	if (req->state == REQ_WAITING)
+		n_waiting--;
+	else if (req->state == REQ_RUNNING)
+		n_running--;
+	else
+		n_done--;
+}
+
+/* Take a running request out of its multi handle and give its handle back. */
+static void
+detach_transfer(HttpReq *req)
+{
+	if (req->easy != NULL)
+	{
+		curl_multi_remove_handle(req->pool->multi, req->easy);
+		req->pool->transfers--;
+		put_easy(req->easy);
+		req->easy = NULL;
+	}
+	if (req->slist != NULL)
+	{
+		curl_slist_free_all(req->slist);
+		req->slist = NULL;
+	}
+}
+
+static void
+free_req(HttpReq *req)
+{
+	detach_transfer(req);
+	MemoryContextDelete(req->cxt);
+}
+
+/* The request is finished: its result waits for the next batch. */
+static void
+req_done(HttpReq *req)
+{
+	req->result.finished_at = GetCurrentTimestamp();
+	req->result.headers = req->head.data;
+	req->result.headers_len = req->head.len;
+	req->result.body = req->body.data;
+	req->result.body_len = req->body.len;
+	req->result.body_total = req->body.total;
+	req->state = REQ_DONE;
+	dlist_push_tail(&done, &req->node);
+	n_done++;
+}
+
+/* The request failed before or without an answer. */
+static void
+req_fail(HttpReq *req, const char *error)
+{
+	req->result.error = scrub_text(req, error);
+	req_done(req);
+}
+
+static struct curl_slist *
+slist_add(HttpReq *req, struct curl_slist *list, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(list, line);
+
+	if (n == NULL)
+		req->oom = true;
+	return n ? n : list;
+}
+
+/*
+ * start_transfer
+ *		Put a request into the current multi handle, with its timeout capped
+ *		at the execution's time limit.
+ */
+static void
+start_transfer(HttpReq *req)
+{
+	HttpPool   *pool;
+	CURL	   *e;
+	long		timeout = req->is_token ? execlog_http_timeout_ms : req->spec.timeout_ms;
+	ListCell   *lc;
+	struct curl_slist *sl = NULL;
+	MemoryContext old;
+
+	req->deadline_capped = false;
+	if (!req->is_token)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int64		remaining = (req->spec.deadline - now) / 1000;
+
+		if (remaining <= 0)
+		{
+			req->result.time_limit = true;
+			req_done(req);
+			return;
+		}
+		if (remaining <= timeout)
+		{
+			timeout = (long) remaining;
+			req->deadline_capped = true;
+		}
+	}
+	req->timeout_ms = timeout;
+	req->denied[0] = '\0';
+	req->errbuf[0] = '\0';
+	req->oom = false;
+	buf_reset(&req->head, MAX_HEADER_BYTES);
+	buf_reset(&req->body, (size_t) execlog_max_payload_bytes);
+
+	pool = current_pool();
+	e = get_easy();
+	if (e == NULL)
+	{
+		req_fail(req, "out of memory: could not create a libcurl handle");
+		return;
+	}
+	req->easy = e;
+	req->pool = pool;
+
+	old = MemoryContextSwitchTo(req->cxt);
+	foreach(lc, req->spec.headers)
+		sl = slist_add(req, sl, (char *) lfirst(lc));
+	switch (req->spec.auth.type)
+	{
+		case HTTP_AUTH_BEARER:
+			sl = slist_add(req, sl, psprintf("Authorization: Bearer %s", req->spec.auth.token));
+			break;
+		case HTTP_AUTH_OAUTH2:
+			if (!req->is_token)
+				sl = slist_add(req, sl, psprintf("Authorization: Bearer %s", req->token_used));
+			break;
+		case HTTP_AUTH_BASIC:
+		case HTTP_AUTH_NONE:
+			break;
+	}
+	/* no "Expect: 100-continue" round trip for large bodies */
+	sl = slist_add(req, sl, "Expect:");
+	MemoryContextSwitchTo(old);
+	req->slist = sl;
+
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(e, CURLOPT_URL, req->spec.url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long) EXECLOG_HTTP_MAX_REDIRECTS);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");	/* no proxy from the environment */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "execlog/0.1");
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
+
+	if (req->spec.auth.type == HTTP_AUTH_BASIC ||
+		(req->is_token && req->spec.auth.client_basic))
+	{
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, req->is_token ? req->spec.auth.client_id :
+						 req->spec.auth.username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, req->is_token ? req->spec.auth.client_secret :
+						 req->spec.auth.password);
+	}
+
+	if (strcmp(req->spec.method, "HEAD") == 0)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (req->spec.body != NULL || strcmp(req->spec.method, "POST") == 0)
+	{
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) (req->spec.body ? req->spec.body_len : 0));
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->spec.body ? req->spec.body : "");
+		if (strcmp(req->spec.method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
+	}
+	else if (strcmp(req->spec.method, "GET") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
+
+	if (req->oom)
+	{
+		detach_transfer(req);
+		req_fail(req, "out of memory while preparing the request");
+		return;
+	}
+	if (curl_multi_add_handle(pool->multi, e) != CURLM_OK)
+	{
+		req->easy = NULL;
+		put_easy(e);
+		curl_slist_free_all(req->slist);
+		req->slist = NULL;
+		req_fail(req, "could not start the request");
+		return;
+	}
+	pool->transfers++;
+	req->state = REQ_RUNNING;
+	dlist_push_tail(&running, &req->node);
+	n_running++;
+}
+
+/*
+ * describe_error
+ *		A clear message for a transfer that got no answer.
+ */
+static char *
+describe_error(HttpReq *req, CURLcode rc)
+{
+	char	   *url = NULL;
+	char		host[256];
+	long		port = 0;
+	long		os_errno = 0;
+	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc);
+	char	   *where;
+
+	if (req->denied[0])
+		return pstrdup(req->denied);
+	if (req->oom)
+		return pstrdup("out of memory while receiving the response");
+
+	curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &url);
+	if (!url_host(url, host, sizeof(host), &port))
+		strcpy(host, "?");
+	where = port ? psprintf("%s:%ld", host, port) : pstrdup(host);
+
+	switch (rc)
+	{
+		case CURLE_COULDNT_CONNECT:
+			curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
+			return psprintf("could not connect to %s: %s", where,
+							os_errno ? strerror((int) os_errno) : detail);
+		case CURLE_OPERATION_TIMEDOUT:
+			return psprintf("timed out after %ld ms", req->timeout_ms);
+		case CURLE_COULDNT_RESOLVE_HOST:
+			return psprintf("could not resolve host \"%s\"", host);
+		case CURLE_TOO_MANY_REDIRECTS:
+			return psprintf("too many redirects (more than %d)", EXECLOG_HTTP_MAX_REDIRECTS);
+		case CURLE_UNSUPPORTED_PROTOCOL:
+			return psprintf("redirect to \"%s\" refused: only http and https URLs can be fetched",
+							url ? url : "?");
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CIPHER:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_INVALIDCERTSTATUS:
+			return psprintf("TLS error with %s: %s", where, detail);
+		case CURLE_GOT_NOTHING:
+			return psprintf("%s closed the connection without answering", where);
+		default:
+			return psprintf("request to %s failed: %s", where, detail);
+	}
+}
+
+/* ----------
+ * OAuth2 client credentials
+ * ----------
+ */
+
+/* The token entry of a request's connection, created when missing. */
+static TokenEntry *
+token_entry(HttpAuth *auth)
+{
+	dlist_mutable_iter iter;
+	TokenEntry *t;
+
+	dlist_foreach_modify(iter, &tokens)
+	{
+		t = dlist_container(TokenEntry, node, iter.cur);
+		if (t->connection_id != auth->connection_id)
+			continue;
+		if (t->updated_at == auth->connection_updated_at)
+			return t;
+		/* the connection changed since: forget the old entry when unused */
+		if (!t->fetching && dlist_is_empty(&t->waiters))
+		{
+			dlist_delete(&t->node);
+			if (t->access_token)
+				pfree(t->access_token);
+			pfree(t->token_url);
+			pfree(t->client_id);
+			pfree(t->client_secret);
+			if (t->scope)
+				pfree(t->scope);
+			pfree(t);
+		}
+	}
+	t = MemoryContextAllocZero(http_cxt, sizeof(TokenEntry));
+	t->connection_id = auth->connection_id;
+	t->updated_at = auth->connection_updated_at;
+	t->token_url = MemoryContextStrdup(http_cxt, auth->token_url);
+	t->client_id = MemoryContextStrdup(http_cxt, auth->client_id);
+	t->client_secret = MemoryContextStrdup(http_cxt, auth->client_secret);
+	t->scope = cxt_strdup(http_cxt, auth->scope);
+	t->client_basic = auth->client_basic;
+	dlist_init(&t->waiters);
+	dlist_push_tail(&tokens, &t->node);
+	return t;
+}
+
+static char *
+form_escape(const char *s)
+{
+	char	   *e = curl_easy_escape(NULL, s, 0);
+	char	   *copy;
+
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	copy = pstrdup(e);
+	curl_free(e);
+	return copy;
+}
+
+/* Start fetching a token (grant_type=client_credentials). */
+static void
+token_fetch(TokenEntry *t)
+{
+	HttpReq    *req = new_req();
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+	StringInfoData body;
+
+	req->is_token = true;
+	req->token = t;
+	req->spec.method = "POST";
+	req->spec.url = pstrdup(t->token_url);
+	req->spec.auth.type = HTTP_AUTH_NONE;
+	req->spec.auth.client_basic = t->client_basic;
+	req->spec.auth.client_id = pstrdup(t->client_id);
+	req->spec.auth.client_secret = pstrdup(t->client_secret);
+	initStringInfo(&body);
+	appendStringInfoString(&body, "grant_type=client_credentials");
+	if (t->scope)
+		appendStringInfo(&body, "&scope=%s", form_escape(t->scope));
+	if (!t->client_basic)
+		appendStringInfo(&body, "&client_id=%s&client_secret=%s",
+						 form_escape(t->client_id), form_escape(t->client_secret));
+	req->spec.body = body.data;
+	req->spec.body_len = body.len;
+	req->spec.headers = list_make2("Content-Type: application/x-www-form-urlencoded",
+								   "Accept: application/json");
+	MemoryContextSwitchTo(old);
+	add_secret(req, t->client_secret);
+
+	t->fetching = true;
+	start_transfer(req);
+}
+
+/* Send a request with an access token. */
+static void
+send_with_token(HttpReq *req, const char *token)
+{
+	req->token_used = MemoryContextStrdup(req->cxt, token);
+	add_secret(req, req->token_used);
+	start_transfer(req);
+}
+
+/* Send a request with its connection's token, or queue it until one comes. */
+static void
+token_wait(HttpReq *req)
+{
+	TokenEntry *t = req->token;
+
+	if (t->access_token != NULL && GetCurrentTimestamp() < t->expires_at)
+	{
+		send_with_token(req, t->access_token);
+		return;
+	}
+	req->state = REQ_WAITING;
+	dlist_push_tail(&t->waiters, &req->node);
+	n_waiting++;
+	if (!t->fetching)
+		token_fetch(t);
+}
+
+/* Read access_token and expires_in from a token response. */
+static bool
+parse_token(const char *body, char **token, double *expires_in)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		Jsonb	   *doc = execlog_jsonb_from_cstring(body);
+		Jsonb	   *exp = execlog_jsonb_get(doc, "expires_in");
+
+		*token = execlog_jsonb_get_text(doc, "access_token");
+		*expires_in = 3600;
+		if (exp != NULL && JB_ROOT_IS_SCALAR(exp))
+		{
+			JsonbValue	v;
+
+			JsonbExtractScalar(&exp->root, &v);
+			if (v.type == jbvNumeric)
+				*expires_in = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																 NumericGetDatum(v.val.numeric)));
+		}
+		ok = *token != NULL && (*token)[0] != '\0' && strpbrk(*token, "\r\n") == NULL;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * token_done
+ *		A token fetch finished: send the waiting requests with the new token,
+ *		or fail them with the reason.
+ */
+static void
+token_done(HttpReq *fetch, char *error, long status)
+{
+	TokenEntry *t = fetch->token;
+	char	   *why = error;
+	char	   *token = NULL;
+	double		expires_in = 0;
+	dlist_head	waiters;
+	dlist_mutable_iter iter;
+
+	t->fetching = false;
+	if (why != NULL)
+		;
+	else if (status != 200)
+		why = psprintf("the token endpoint answered with status %ld", status);
+	else if (!parse_token(fetch->body.data ? fetch->body.data : "", &token, &expires_in))
+		why = pstrdup("the token endpoint's answer has no \"access_token\"");
+
+	if (token != NULL && why == NULL)
+	{
+		double		margin = expires_in > 60 ? 30 : expires_in / 10;
+
+		if (t->access_token)
+			pfree(t->access_token);
+		t->access_token = MemoryContextStrdup(http_cxt, token);
+		t->expires_at = GetCurrentTimestamp() +
+			(TimestampTz) ((expires_in - margin) * USECS_PER_SEC);
+	}
+	else
+		why = scrub_text(fetch, psprintf("could not get an OAuth2 token from %s: %s",
+										 t->token_url, why));
+	free_req(fetch);
+
+	/* take the waiters off the entry first: sending may queue again */
+	dlist_init(&waiters);
+	dlist_foreach_modify(iter, &t->waiters)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		list_remove_req(req);
+		dlist_push_tail(&waiters, &req->node);
+	}
+	dlist_foreach_modify(iter, &waiters)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		dlist_delete(&req->node);
+		if (why != NULL)
+			req_fail(req, why);
+		else
+			send_with_token(req, t->access_token);
+	}
+}
+
+/* ----------
+ * Finishing transfers
+ * ----------
+ */
+
+/*
+ * transfer_done
+ *		A transfer finished (answered or not): record its result, or send it
+ *		again once with a fresh token after a 401.
+ */
+static void
+transfer_done(HttpReq *req, CURLcode rc)
+{
+	long		status = 0;
+	char	   *error = NULL;
+
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK || req->denied[0])
+	{
+		if (rc == CURLE_OPERATION_TIMEDOUT && req->deadline_capped)
+			req->result.time_limit = true;
+		else
+			error = describe_error(req, rc);
+	}
+	list_remove_req(req);
+	detach_transfer(req);
+
+	if (req->is_token)
+	{
+		token_done(req, error, status);
+		return;
+	}
+	if (error == NULL && !req->result.time_limit && status == 401 &&
+		req->spec.auth.type == HTTP_AUTH_OAUTH2 && !req->refreshed)
+	{
+		TokenEntry *t = req->token;
+
+		/* the token may have been revoked: fetch a new one, once */
+		req->refreshed = true;
+		if (t->access_token && strcmp(t->access_token, req->token_used) == 0)
+		{
+			pfree(t->access_token);
+			t->access_token = NULL;
+		}
+		token_wait(req);
+		return;
+	}
+	req->result.status = error ? 0 : status;
+	if (error)
+		req_fail(req, error);
+	else
+		req_done(req);
+}
+
+/*
+ * execlog_http_drive
+ *		Let libcurl act on the sockets that are ready and on its timers, then
+ *		collect the finished transfers.  Never blocks.
+ */
+void
+execlog_http_drive(void)
+{
+	struct epoll_event events[64];
+	int			n;
+	int			i;
+	int			still;
+	dlist_iter	iter;
+	TimestampTz now;
+
+	if (epoll_fd < 0)
+		return;
+	do
+	{
+		n = epoll_wait(epoll_fd, events, lengthof(events), 0);
+		for (i = 0; i < n; i++)
+		{
+			HttpPool   *pool = pool_by_id((uint32) (events[i].data.u64 >> 32));
+			int			fd = (int) (events[i].data.u64 & 0xffffffff);
+			int			flags = 0;
+
+			if (pool == NULL)
+				continue;
+			if (events[i].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (events[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (events[i].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(pool->multi, fd, flags, &still);
+		}
+	} while (n == lengthof(events));
+
+	now = GetCurrentTimestamp();
+	dlist_foreach(iter, &pools)
+	{
+		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+
+		if (pool->timer_set && pool->timer_at <= now)
+		{
+			pool->timer_set = false;
+			curl_multi_socket_action(pool->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+		}
+	}
+
+	dlist_foreach(iter, &pools)
+	{
+		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+		CURLMsg    *msg;
+		int			left;
+
+		while ((msg = curl_multi_info_read(pool->multi, &left)) != NULL)
+		{
+			HttpReq    *req = NULL;
+			CURLcode	rc = msg->data.result;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+			if (req != NULL)
+				transfer_done(req, rc);
+		}
+	}
+	close_idle_pools();
+}
+
+/* ----------
+ * The worker's side
+ * ----------
+ */
+
+/*
+ * execlog_http_init
+ *		Set up libcurl and the epoll set, once per worker.
+ */
+void
+execlog_http_init(void)
+{
+	if (http_cxt != NULL)
+		return;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (epoll_fd < 0)
+		ereport(ERROR,
+				(errcode_for_socket_access(),
+				 errmsg("could not create an epoll set: %m")));
+	http_cxt = AllocSetContextCreate(TopMemoryContext, "execlog http",
+									 ALLOCSET_DEFAULT_SIZES);
+	dlist_init(&pools);
+	dlist_init(&running);
+	dlist_init(&done);
+	dlist_init(&tokens);
+}
+
+/* The descriptor the worker waits on (readable: some socket is ready). */
+int
+execlog_http_socket(void)
+{
+	return epoll_fd;
+}
+
+/*
+ * execlog_http_defer
+ *		Remember a request prepared by the batch; it is sent once the batch
+ *		has committed (execlog_http_batch_done).
+ */
+void
+execlog_http_defer(HttpSpec *spec)
+{
+	deferred = lappend(deferred, spec);
+}
+
+/*
+ * submit
+ *		Send one prepared request (after a token, for OAuth2 connections).
+ */
+static void
+submit(HttpSpec *spec)
+{
+	HttpReq    *req = new_req();
+
+	copy_spec(req, spec);
+	switch (req->spec.auth.type)
+	{
+		case HTTP_AUTH_BEARER:
+			add_secret(req, req->spec.auth.token);
+			break;
+		case HTTP_AUTH_BASIC:
+			{
+				char	   *creds = psprintf("%s:%s", req->spec.auth.username,
+											 req->spec.auth.password);
+				int			cap = pg_b64_enc_len(strlen(creds)) + 1;
+				char	   *b64 = palloc(cap);
+				int			len = pg_b64_encode(creds, strlen(creds), b64, cap);
+
+				add_secret(req, req->spec.auth.password);
+				if (len > 0)
+				{
+					b64[len] = '\0';
+					add_secret(req, b64);
+				}
+				break;
+			}
+		case HTTP_AUTH_OAUTH2:
+			add_secret(req, req->spec.auth.client_secret);
+			req->token = token_entry(&req->spec.auth);
+			token_wait(req);
+			return;
+		case HTTP_AUTH_NONE:
+			break;
+	}
+	start_transfer(req);
+}
+
+static void
+stale_add(int64 id, int32 attempt, int32 position)
+{
+	if (n_stale == cap_stale)
+	{
+		cap_stale = Max(cap_stale * 2, 16);
+		stale = stale ? repalloc(stale, sizeof(StaleStep) * cap_stale) :
+			MemoryContextAlloc(http_cxt, sizeof(StaleStep) * cap_stale);
+	}
+	stale[n_stale].execution_id = id;
+	stale[n_stale].attempt = attempt;
+	stale[n_stale].position = position;
+	n_stale++;
+}
+
+/*
+ * execlog_http_batch_done
+ *		After the batch committed: drop the results it recorded, remember the
+ *		ones it could not use (their executions stopped running meanwhile),
+ *		and send the requests it prepared.
+ */
+void
+execlog_http_batch_done(void)
+{
+	dlist_mutable_iter iter;
+	ListCell   *lc;
+
+	dlist_foreach_modify(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		if (!req->in_batch)
+			continue;
+		if (!req->result.consumed)
+			stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+		list_remove_req(req);
+		free_req(req);
+	}
+	foreach(lc, deferred)
+		submit((HttpSpec *) lfirst(lc));
+	deferred = NIL;
+	execlog_http_drive();
+}
+
+/*
+ * execlog_http_finished_ids
+ *		Add the executions whose requests finished to ids (int64 *), for the
+ *		batch that continues them.
+ */
+List *
+execlog_http_finished_ids(List *ids)
+{
+	dlist_iter	iter;
+
+	deferred = NIL;
+	dlist_foreach(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+		int64	   *id;
+
+		if (req->in_batch)
+			continue;
+		req->in_batch = true;
+		id = palloc(sizeof(int64));
+		*id = req->result.execution_id;
+		ids = lappend(ids, id);
+	}
+	return ids;
+}
+
+/*
+ * execlog_http_result
+ *		The result of the request of this step of this attempt, for the batch
+ *		continuing it; NULL when there is none.
+ */
+HttpResult *
+execlog_http_result(int64 execution_id, int32 attempt, int32 position)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		if (req->in_batch && !req->result.consumed &&
+			req->result.execution_id == execution_id &&
+			req->result.attempt == attempt && req->result.position == position)
+		{
+			req->result.consumed = true;
+			return &req->result;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * execlog_http_saturated
+ *		Whether the worker has enough requests in flight: it then continues
+ *		what finished before claiming more executions.
+ */
+bool
+execlog_http_saturated(void)
+{
+	return n_waiting + n_running + n_done >= Max(2 * execlog_batch_size, 32);
+}
+
+/* Whether a pass has HTTP work to do right away. */
+bool
+execlog_http_pending_work(void)
+{
+	dlist_iter	iter;
+
+	if (n_stale > 0)
+		return true;
+	dlist_foreach(iter, &done)
+	{
+		if (!dlist_container(HttpReq, node, iter.cur)->in_batch)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * execlog_http_wait_ms
+ *		How long the worker may sleep: at most max_ms, less when libcurl's
+ *		timer is due sooner, 0 when results wait.
+ */
+long
+execlog_http_wait_ms(long max_ms)
+{
+	dlist_iter	iter;
+	TimestampTz now = GetCurrentTimestamp();
+	long		wait = max_ms;
+
+	if (execlog_http_pending_work())
+		return 0;
+	dlist_foreach(iter, &pools)
+	{
+		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+
+		if (pool->timer_set)
+		{
+			int64		ms = (pool->timer_at - now + 999) / 1000;
+
+			if (ms < wait)
+				wait = ms < 0 ? 0 : (long) ms;
+		}
+	}
+	return wait;
+}
+
+/* Abort every request of an execution (its executions stopped running). */
+static void
+abort_requests_of(int64 execution_id)
+{
+	dlist_mutable_iter iter;
+	dlist_iter	titer;
+
+	dlist_foreach_modify(iter, &running)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		if (req->is_token || req->result.execution_id != execution_id)
+			continue;
+		stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+		list_remove_req(req);
+		free_req(req);
+	}
+	/* requests waiting for a token sit on their token entry's list */
+	dlist_foreach(titer, &tokens)
+	{
+		TokenEntry *t = dlist_container(TokenEntry, node, titer.cur);
+
+		dlist_foreach_modify(iter, &t->waiters)
+		{
+			HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+			if (req->result.execution_id != execution_id)
+				continue;
+			stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+			list_remove_req(req);
+			free_req(req);
+		}
+	}
+}
+
+static Datum
+array_of(Datum *values, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(values, n, type, typlen, typbyval, typalign));
+}
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	return p;
+}
+
+/*
+ * execlog_http_check_cancels
+ *		Inside a worker transaction: when a cancel was committed for one of
+ *		this worker's executions since the last look, abort the requests of
+ *		executions that are no longer running here; then fail the step rows
+ *		of aborted requests and of results that came too late.
+ */
+void
+execlog_http_check_cancels(int slot)
+{
+	uint32		seen;
+	Datum		values[3];
+
+	SpinLockAcquire(&execlog_shared->mutex);
+	seen = execlog_shared->slots[slot].http_cancels;
+	SpinLockRelease(&execlog_shared->mutex);
+
+	if (seen != cancels_seen && n_running + n_waiting > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * (n_running + n_waiting));
+		Datum	   *attempts = palloc(sizeof(Datum) * (n_running + n_waiting));
+		int			n = 0;
+		dlist_iter	iter;
+		dlist_iter	titer;
+		uint64		i;
+		List	   *gone = NIL;
+		ListCell   *lc;
+
+		dlist_foreach(iter, &running)
+		{
+			HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+			if (req->is_token)
+				continue;
+			ids[n] = Int64GetDatum(req->result.execution_id);
+			attempts[n++] = Int32GetDatum(req->result.attempt);
+		}
+		dlist_foreach(titer, &tokens)
+		{
+			dlist_foreach(iter, &dlist_container(TokenEntry, node, titer.cur)->waiters)
+			{
+				HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+				ids[n] = Int64GetDatum(req->result.execution_id);
+				attempts[n++] = Int32GetDatum(req->result.attempt);
+			}
+		}
+		if (gone_plan == NULL)
+		{
+			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
+
+			gone_plan = keep_plan("SELECT u.id FROM unnest($1, $2) AS u(id, attempt)"
+								  " WHERE NOT EXISTS (SELECT 1 FROM execlog.executions e"
+								  "                    WHERE e.id = u.id AND e.attempt = u.attempt"
+								  "                      AND e.status = 'running' AND e.worker = $3)",
+								  3, types);
+		}
+		values[0] = array_of(ids, n, INT8OID);
+		values[1] = array_of(attempts, n, INT4OID);
+		values[2] = Int32GetDatum(slot);
+		if (SPI_execute_plan(gone_plan, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not check the executions of requests in flight");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											  1, &isnull));
+			gone = lappend(gone, id);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		foreach(lc, gone)
+			abort_requests_of(*(int64 *) lfirst(lc));
+	}
+	cancels_seen = seen;
+
+	if (n_stale > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * n_stale);
+		Datum	   *attempts = palloc(sizeof(Datum) * n_stale);
+		Datum	   *positions = palloc(sizeof(Datum) * n_stale);
+		int			i;
+
+		for (i = 0; i < n_stale; i++)
+		{
+			ids[i] = Int64GetDatum(stale[i].execution_id);
+			attempts[i] = Int32GetDatum(stale[i].attempt);
+			positions[i] = Int32GetDatum(stale[i].position);
+		}
+		if (stale_plan == NULL)
+		{
+			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+
+			stale_plan = keep_plan("UPDATE execlog.execution_steps s"
+								   "   SET status = 'failed', finished_at = pg_catalog.now(),"
+								   "       error = 'request aborted: the execution is '"
+								   "               || e.status::text || ', no longer running'"
+								   "  FROM unnest($1, $2, $3) AS u(id, attempt, position),"
+								   "       execlog.executions e"
+								   " WHERE s.execution_id = u.id AND s.attempt = u.attempt"
+								   "   AND s.position = u.position AND s.status = 'running'"
+								   "   AND e.id = u.id AND e.status <> 'running'",
+								   3, types);
+		}
+		values[0] = array_of(ids, n_stale, INT8OID);
+		values[1] = array_of(attempts, n_stale, INT4OID);
+		values[2] = array_of(positions, n_stale, INT4OID);
+		if (SPI_execute_plan(stale_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record aborted requests");
+		n_stale = 0;
+	}
+}
