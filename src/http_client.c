@@ -55,6 +55,9 @@
 /* Response headers kept at most (libcurl limits single headers itself). */
 #define MAX_HEADER_BYTES (256 * 1024)
 
+/* Longest wait for answers while saturated (libcurl's timer wakes us too). */
+#define MAX_WAIT_IN_FLIGHT_MS 1000
+
 /* Idle easy handles kept for reuse. */
 #define MAX_IDLE_EASY 256
 
@@ -151,7 +154,7 @@ static int	n_waiting = 0;
 static int	n_running = 0;
 static int	n_done = 0;
 static dlist_head tokens;
-static List *deferred = NIL;	/* HttpSpec *, in the batch's memory */
+static dlist_head deferred;		/* prepared by the batch, sent after commit */
 static StaleStep *stale = NULL;
 static int	n_stale = 0;
 static int	cap_stale = 0;
@@ -614,7 +617,10 @@ req_done(HttpReq *req)
 static void
 req_fail(HttpReq *req, const char *error)
 {
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+
 	req->result.error = scrub_text(req, error);
+	MemoryContextSwitchTo(old);
 	req_done(req);
 }
 
@@ -1132,12 +1138,19 @@ execlog_http_drive(void)
 		}
 	} while (n == lengthof(events));
 
+	/*
+	 * Timeouts: libcurl calls the timer callback only when its next timeout
+	 * changes, and its own clock may still see a timeout we think is due as
+	 * pending: ask it as well, so that no timeout is ever lost.
+	 */
 	now = GetCurrentTimestamp();
 	dlist_foreach(iter, &pools)
 	{
 		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+		long		ms = -1;
 
-		if (pool->timer_set && pool->timer_at <= now)
+		(void) curl_multi_timeout(pool->multi, &ms);
+		if (ms == 0 || (pool->timer_set && pool->timer_at <= now))
 		{
 			pool->timer_set = false;
 			curl_multi_socket_action(pool->multi, CURL_SOCKET_TIMEOUT, 0, &still);
@@ -1194,6 +1207,7 @@ execlog_http_init(void)
 	dlist_init(&running);
 	dlist_init(&done);
 	dlist_init(&tokens);
+	dlist_init(&deferred);
 }
 
 /* The descriptor the worker waits on (readable: some socket is ready). */
@@ -1205,13 +1219,16 @@ execlog_http_socket(void)
 
 /*
  * execlog_http_defer
- *		Remember a request prepared by the batch; it is sent once the batch
- *		has committed (execlog_http_batch_done).
+ *		Keep a copy of a request prepared by the batch; it is sent once the
+ *		batch has committed (execlog_http_batch_done).
  */
 void
 execlog_http_defer(HttpSpec *spec)
 {
-	deferred = lappend(deferred, spec);
+	HttpReq    *req = new_req();
+
+	copy_spec(req, spec);
+	dlist_push_tail(&deferred, &req->node);
 }
 
 /*
@@ -1219,11 +1236,8 @@ execlog_http_defer(HttpSpec *spec)
  *		Send one prepared request (after a token, for OAuth2 connections).
  */
 static void
-submit(HttpSpec *spec)
+submit(HttpReq *req)
 {
-	HttpReq    *req = new_req();
-
-	copy_spec(req, spec);
 	switch (req->spec.auth.type)
 	{
 		case HTTP_AUTH_BEARER:
@@ -1231,6 +1245,7 @@ submit(HttpSpec *spec)
 			break;
 		case HTTP_AUTH_BASIC:
 			{
+				/* the encoded credentials are as secret as the password */
 				char	   *creds = psprintf("%s:%s", req->spec.auth.username,
 											 req->spec.auth.password);
 				int			cap = pg_b64_enc_len(strlen(creds)) + 1;
@@ -1281,7 +1296,6 @@ void
 execlog_http_batch_done(void)
 {
 	dlist_mutable_iter iter;
-	ListCell   *lc;
 
 	dlist_foreach_modify(iter, &done)
 	{
@@ -1294,9 +1308,13 @@ execlog_http_batch_done(void)
 		list_remove_req(req);
 		free_req(req);
 	}
-	foreach(lc, deferred)
-		submit((HttpSpec *) lfirst(lc));
-	deferred = NIL;
+	dlist_foreach_modify(iter, &deferred)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		dlist_delete(&req->node);
+		submit(req);
+	}
 	execlog_http_drive();
 }
 
@@ -1310,7 +1328,6 @@ execlog_http_finished_ids(List *ids)
 {
 	dlist_iter	iter;
 
-	deferred = NIL;
 	dlist_foreach(iter, &done)
 	{
 		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
@@ -1362,47 +1379,91 @@ execlog_http_saturated(void)
 	return n_waiting + n_running + n_done >= Max(2 * execlog_batch_size, 32);
 }
 
+/*
+ * Results are continued in batches: a finished request waits up to this
+ * long for others to finish, while the worker keeps driving the rest.
+ */
+#define GATHER_MS 5
+
+/* Results not yet handed to a batch, and the time the oldest finished. */
+static int
+ready_results(TimestampTz *oldest)
+{
+	dlist_iter	iter;
+	int			n = 0;
+
+	*oldest = 0;
+	dlist_foreach(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		if (req->in_batch)
+			continue;
+		if (n == 0 || req->result.finished_at < *oldest)
+			*oldest = req->result.finished_at;
+		n++;
+	}
+	return n;
+}
+
 /* Whether a pass has HTTP work to do right away. */
 bool
 execlog_http_pending_work(void)
 {
-	dlist_iter	iter;
+	TimestampTz oldest;
 
-	if (n_stale > 0)
-		return true;
-	dlist_foreach(iter, &done)
-	{
-		if (!dlist_container(HttpReq, node, iter.cur)->in_batch)
-			return true;
-	}
-	return false;
+	return n_stale > 0 || ready_results(&oldest) > 0;
 }
 
 /*
  * execlog_http_wait_ms
- *		How long the worker may sleep: at most max_ms, less when libcurl's
- *		timer is due sooner, 0 when results wait.
+ *		How long the worker may wait for its latch or its sockets before the
+ *		next pass: at most max_ms (0: other work is waiting), less when
+ *		libcurl's timer is due sooner.  Finished requests are continued once
+ *		a batch of them is ready, nothing else is in flight, or the oldest has
+ *		waited GATHER_MS; with enough requests in flight, the worker waits
+ *		for answers before claiming more.
  */
 long
 execlog_http_wait_ms(long max_ms)
 {
 	dlist_iter	iter;
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz oldest;
+	int			ready = ready_results(&oldest);
+	int			inflight = n_running + n_waiting;
 	long		wait = max_ms;
 
-	if (execlog_http_pending_work())
+	if (n_stale > 0)
 		return 0;
+	if (ready > 0)
+	{
+		long		age = (long) ((now - oldest) / 1000);
+
+		if (inflight == 0 || ready >= execlog_batch_size || age >= GATHER_MS)
+			return 0;
+		wait = GATHER_MS - age;
+	}
+	else if (max_ms == 0)
+	{
+		if (inflight == 0 || !execlog_http_saturated())
+			return 0;
+		wait = MAX_WAIT_IN_FLIGHT_MS;
+	}
 	dlist_foreach(iter, &pools)
 	{
 		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
+		long		ms = -1;
 
 		if (pool->timer_set)
 		{
-			int64		ms = (pool->timer_at - now + 999) / 1000;
+			int64		due = (pool->timer_at - now + 999) / 1000;
 
-			if (ms < wait)
-				wait = ms < 0 ? 0 : (long) ms;
+			if (due < wait)
+				wait = due < 0 ? 0 : (long) due;
 		}
+		if (curl_multi_timeout(pool->multi, &ms) == CURLM_OK && ms >= 0 && ms < wait)
+			wait = ms;
 	}
 	return wait;
 }

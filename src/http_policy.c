@@ -386,10 +386,15 @@ check_address(HttpPolicy *policy, const char *host, int family, const uint8 *add
 	bool		allowed_explicitly;
 	int			i;
 
-	if (any_addr(policy->deny, policy->ndeny, family, addr) ||
-		any_name(policy->deny, policy->ndeny, host))
+	if (any_addr(policy->deny, policy->ndeny, family, addr))
 	{
 		snprintf(why, whylen, "connection to %s denied by execlog.http_deny", shown);
+		return false;
+	}
+	if (any_name(policy->deny, policy->ndeny, host))
+	{
+		snprintf(why, whylen, "connection to \"%s\" (%s) denied by execlog.http_deny",
+				 host, shown);
 		return false;
 	}
 	allowed_explicitly = any_addr(policy->allow, policy->nallow, family, addr) ||

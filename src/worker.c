@@ -211,6 +211,23 @@ returned_ids(List *ids)
 	return ids;
 }
 
+/* Copy a list of int64 * into the current memory context. */
+static List *
+copy_ids(List *ids)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ids)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = *(int64 *) lfirst(lc);
+		copy = lappend(copy, id);
+	}
+	return copy;
+}
+
 /*
  * claim
  *		Claim up to execlog.batch_size executions for this worker.
@@ -315,6 +332,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	Datum		values[2];
 	List	   *ids;
 	int			claimed;
+	bool		saturated;
 	uint64		due = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -338,11 +356,16 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	due += worker_stmt(&due_pauses, values);
 	due += worker_stmt(&due_retries, values);
 	/* with enough requests in flight, continue those before claiming more */
-	ids = execlog_http_saturated() ? NIL : claim(slot);
+	saturated = execlog_http_saturated();
+	ids = saturated ? NIL : claim(slot);
+	/* SPI allocated them in its own context, which end_tx frees */
+	MemoryContextSwitchTo(cxt);
+	ids = copy_ids(ids);
 	claimed = list_length(ids);
 	execlog_http_check_cancels(slot);
 	*sleep_ms = next_sleep_ms();
 	end_tx();
+	MemoryContextSwitchTo(cxt);
 
 	ids = execlog_http_finished_ids(ids);
 	if (ids != NIL)
@@ -351,9 +374,10 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		MemoryContextSwitchTo(cxt);
 		execlog_run_batch(slot, ids);
 		end_tx();
+		MemoryContextSwitchTo(cxt);
 		execlog_http_batch_done();
 	}
-	return due > 0 || claimed >= execlog_batch_size || execlog_http_pending_work();
+	return due > 0 || saturated || claimed >= execlog_batch_size;
 }
 
 /*
@@ -404,6 +428,39 @@ execlog_cancel_requested(int64 execution_id)
 	result = execlog_shared->slots[execlog_worker_slot].cancel_id == execution_id;
 	SpinLockRelease(&execlog_shared->mutex);
 	return result;
+}
+
+/*
+ * wait_for_work
+ *		Wait for the latch, the HTTP sockets (one epoll descriptor) or a
+ *		timeout, whichever comes first: not at all when more work is waiting
+ *		('more'), at most sleep_ms otherwise.  Answers to requests in flight
+ *		are collected while waiting, and finished ones are continued in
+ *		batches (see execlog_http_wait_ms).
+ */
+static void
+wait_for_work(bool more, long sleep_ms)
+{
+	TimestampTz until = GetCurrentTimestamp() + (TimestampTz) sleep_ms * 1000;
+
+	for (;;)
+	{
+		long		max_ms = more ? 0 : (long) ((until - GetCurrentTimestamp()) / 1000);
+		long		wait_ms;
+		int			rc;
+
+		execlog_http_drive();
+		wait_ms = execlog_http_wait_ms(Max(max_ms, 0));
+		if (wait_ms <= 0)
+			break;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT |
+							   WL_EXIT_ON_PM_DEATH,
+							   execlog_http_socket(), wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if ((rc & WL_LATCH_SET) || (!more && GetCurrentTimestamp() >= until))
+			break;
+	}
 }
 
 /*
@@ -475,19 +532,9 @@ execlog_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_cxt);
 		execlog_http_drive();
 		more = worker_pass(slot, &recovered, &sleep_ms);
-		execlog_http_drive();
+		MemoryContextSwitchTo(loop_cxt);
+		wait_for_work(more, sleep_ms);
 		MemoryContextSwitchTo(TopMemoryContext);
-		if (more)
-			continue;
-
-		/* the latch, the HTTP sockets (one epoll descriptor) or a timeout */
-		sleep_ms = execlog_http_wait_ms(sleep_ms);
-		if (sleep_ms > 0)
-			(void) WaitLatchOrSocket(MyLatch,
-									 WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT |
-									 WL_EXIT_ON_PM_DEATH,
-									 execlog_http_socket(), sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
 	}
 }
 
