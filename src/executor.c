@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -46,6 +47,7 @@ typedef struct ExecStmt
 	int			nargs;
 	Oid			argtypes[14];
 	SPIPlanPtr	plan;
+	bool		set_based;		/* has array arguments */
 } ExecStmt;
 
 static ExecStmt load_runs = {
@@ -141,6 +143,8 @@ static uint64
 exec_stmt(ExecStmt *stmt, Datum *values, const char *nulls)
 {
 	int			rc;
+	int			i;
+	int			nest = 0;
 
 	if (stmt->plan == NULL)
 	{
@@ -151,8 +155,30 @@ exec_stmt(ExecStmt *stmt, Datum *values, const char *nulls)
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
 		stmt->plan = p;
+		for (i = 0; i < stmt->nargs; i++)
+			if (type_is_array(stmt->argtypes[i]))
+				stmt->set_based = true;
+	}
+
+	/*
+	 * Set-based statements touch the rows of one batch, found through their
+	 * keys.  Their plans are cached, and one made while the tables were
+	 * small would scan or hash them whole on every batch as they grow: plan
+	 * them as nested loops over index lookups, whatever the statistics say.
+	 */
+	if (stmt->set_based)
+	{
+		static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
+		"enable_mergejoin"};
+
+		nest = NewGUCNestLevel();
+		for (i = 0; i < (int) lengthof(off); i++)
+			(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
 	}
 	rc = SPI_execute_plan(stmt->plan, values, nulls, false, 0);
+	if (stmt->set_based)
+		AtEOXact_GUC(true, nest);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
@@ -955,6 +981,10 @@ write_results(List *runs)
 			arr_int4(&a[12], row->http_status, row->http_status == 0);
 			arr_int4(&a[13], row->reused_from, row->reused_from == 0);
 		}
+		/* waiting for an HTTP answer with nothing else changed: keep the row */
+		if (strcmp(run->status, "running") == 0 && !run->context_changed &&
+			run->response == NULL)
+			continue;
 		arr_add(&u[0], Int64GetDatum(run->id), false);
 		arr_text(&u[1], run->status);
 		arr_text(&u[2], run->error);
@@ -971,6 +1001,8 @@ write_results(List *runs)
 			values[k] = arr_datum(&a[k]);
 		exec_stmt(&write_rows, values, NULL);
 	}
+	if (u[0].n == 0)
+		return;
 	for (k = 0; k < 6; k++)
 		values[k] = arr_datum(&u[k]);
 	exec_stmt(&write_runs, values, NULL);

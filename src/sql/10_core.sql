@@ -548,10 +548,13 @@ CREATE TRIGGER executions_guard BEFORE INSERT OR UPDATE ON execlog.executions
 
 /*
  * Append accepted status changes to transitions: one set-based INSERT per
- * statement, reading the statement's transition tables.
+ * statement, reading the statement's transition tables.  Its plan is
+ * cached from the first call, whose transition tables may hold one row: a
+ * nested loop over old_rows x new_rows would then be reused for batches of
+ * hundreds of rows, so nested loops are off here.
  */
 CREATE FUNCTION execlog._executions_log() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off
 AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
