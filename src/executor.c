@@ -24,6 +24,7 @@
  */
 #include "engine.h"
 #include "http.h"
+#include "plans.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -34,7 +35,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -144,41 +144,29 @@ exec_stmt(ExecStmt *stmt, Datum *values, const char *nulls)
 {
 	int			rc;
 	int			i;
-	int			nest = 0;
 
 	if (stmt->plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stmt->plan = p;
 		for (i = 0; i < stmt->nargs; i++)
 			if (type_is_array(stmt->argtypes[i]))
 				stmt->set_based = true;
-	}
+		if (stmt->set_based)
+			stmt->plan = execlog_keyed_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+		else
+		{
+			SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
 
-	/*
-	 * Set-based statements touch the rows of one batch, found through their
-	 * keys.  Their plans are cached, and one made while the tables were
-	 * small would scan or hash them whole on every batch as they grow: plan
-	 * them as nested loops over index lookups, whatever the statistics say.
-	 */
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
+					 SPI_result_code_string(SPI_result));
+			SPI_keepplan(p);
+			stmt->plan = p;
+		}
+	}
+	/* set-based statements (array arguments) are planned as index lookups */
 	if (stmt->set_based)
-	{
-		static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
-		"enable_mergejoin"};
-
-		nest = NewGUCNestLevel();
-		for (i = 0; i < (int) lengthof(off); i++)
-			(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-	}
+		execlog_keyed_plan(stmt->plan);
 	rc = SPI_execute_plan(stmt->plan, values, nulls, false, 0);
-	if (stmt->set_based)
-		AtEOXact_GUC(true, nest);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;

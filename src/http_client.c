@@ -36,6 +36,7 @@
  *-------------------------------------------------------------------------
  */
 #include "http.h"
+#include "plans.h"
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
@@ -1514,16 +1515,6 @@ array_of(Datum *values, int n, Oid type)
 	return PointerGetDatum(construct_array(values, n, type, typlen, typbyval, typalign));
 }
 
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-	if (p == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(p);
-	return p;
-}
 
 /*
  * execlog_http_check_cancels
@@ -1576,7 +1567,7 @@ execlog_http_check_cancels(int slot)
 		{
 			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
 
-			gone_plan = keep_plan("SELECT u.id FROM unnest($1, $2) AS u(id, attempt)"
+			gone_plan = execlog_keyed_prepare("SELECT u.id FROM unnest($1, $2) AS u(id, attempt)"
 								  " WHERE NOT EXISTS (SELECT 1 FROM execlog.executions e"
 								  "                    WHERE e.id = u.id AND e.attempt = u.attempt"
 								  "                      AND e.status = 'running' AND e.worker = $3)",
@@ -1585,6 +1576,7 @@ execlog_http_check_cancels(int slot)
 		values[0] = array_of(ids, n, INT8OID);
 		values[1] = array_of(attempts, n, INT4OID);
 		values[2] = Int32GetDatum(slot);
+		execlog_keyed_plan(gone_plan);
 		if (SPI_execute_plan(gone_plan, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not check the executions of requests in flight");
 		for (i = 0; i < SPI_processed; i++)
@@ -1619,7 +1611,7 @@ execlog_http_check_cancels(int slot)
 		{
 			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
 
-			stale_plan = keep_plan("UPDATE execlog.execution_steps s"
+			stale_plan = execlog_keyed_prepare("UPDATE execlog.execution_steps s"
 								   "   SET status = 'failed', finished_at = pg_catalog.now(),"
 								   "       error = 'request aborted: the execution is '"
 								   "               || e.status::text || ', no longer running'"
@@ -1633,6 +1625,7 @@ execlog_http_check_cancels(int slot)
 		values[0] = array_of(ids, n_stale, INT8OID);
 		values[1] = array_of(attempts, n_stale, INT4OID);
 		values[2] = array_of(positions, n_stale, INT4OID);
+		execlog_keyed_plan(stale_plan);
 		if (SPI_execute_plan(stale_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record aborted requests");
 		n_stale = 0;

@@ -27,6 +27,7 @@
  */
 #include "engine.h"
 #include "http.h"
+#include "plans.h"
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
@@ -177,15 +178,10 @@ worker_stmt(WorkerStmt *stmt, Datum *values)
 {
 	int			rc;
 
+	/* planned as index lookups: see plans.c */
 	if (stmt->plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stmt->plan = p;
-	}
+		stmt->plan = execlog_keyed_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+	execlog_keyed_plan(stmt->plan);
 	rc = SPI_execute_plan(stmt->plan, values, NULL, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
