@@ -420,13 +420,18 @@ load_progress(List *runs, int *first_step)
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
 			int64		eid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			int32		attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-			int32		position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-			char	   *name = result_cstring(tup, desc, 4);
-			char	   *status = result_cstring(tup, desc, 5);
+			int32		attempt;
+			int32		position;
+			char	   *name;
+			char	   *status;
 
+			/* every run looks at every row: skip the others' cheaply */
 			if (eid != run->id)
 				continue;
+			attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+			name = result_cstring(tup, desc, 4);
+			status = result_cstring(tup, desc, 5);
 
 			if (attempt == run->attempt)
 			{

@@ -318,6 +318,30 @@ end_tx(void)
 }
 
 /*
+ * Due work (timed pauses that ended, automatic retries whose delay is over)
+ * appears only with time, or through a committed change, which wakes the
+ * workers.  Looking for it walks the running executions, many of them when
+ * they wait for HTTP answers, so a pass skips the look when neither
+ * happened since the last one.
+ */
+static uint64 seen_wakeups = 0;
+static TimestampTz next_due_at = 0;
+
+static bool
+due_work_possible(void)
+{
+	uint64		wakeups;
+
+	SpinLockAcquire(&execlog_shared->mutex);
+	wakeups = execlog_shared->wakeups;
+	SpinLockRelease(&execlog_shared->mutex);
+	if (wakeups == seen_wakeups && next_due_at != 0 && GetCurrentTimestamp() < next_due_at)
+		return false;
+	seen_wakeups = wakeups;
+	return true;
+}
+
+/*
  * worker_pass
  *		One pass of the loop; returns true when there may be more work
  *		right away.  *sleep_ms is set to the time until something is due.
@@ -348,9 +372,12 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		SPI_freetuptable(SPI_tuptable);
 		*recovered = true;
 	}
-	values[0] = Int32GetDatum(execlog_batch_size);
-	due += worker_stmt(&due_pauses, values);
-	due += worker_stmt(&due_retries, values);
+	if (due_work_possible())
+	{
+		values[0] = Int32GetDatum(execlog_batch_size);
+		due += worker_stmt(&due_pauses, values);
+		due += worker_stmt(&due_retries, values);
+	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
 	ids = saturated ? NIL : claim(slot);
@@ -360,6 +387,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	claimed = list_length(ids);
 	execlog_http_check_cancels(slot);
 	*sleep_ms = next_sleep_ms();
+	next_due_at = due > 0 ? 0 : GetCurrentTimestamp() + (TimestampTz) *sleep_ms * 1000;
 	end_tx();
 	MemoryContextSwitchTo(cxt);
 
