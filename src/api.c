@@ -427,8 +427,13 @@ execlog_retry(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 errdetail("It has made %d attempts and its automation allows %d retries.",
-						   attempt, max_retries),
+				 attempt == 1 ?
+				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
+								  "It has made %d attempt and its automation allows %d retries.",
+								  max_retries, attempt, max_retries) :
+				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
+								  "It has made %d attempts and its automation allows %d retries.",
+								  max_retries, attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
 	api_run(&do_retry, values, NULL, false);
