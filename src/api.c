@@ -414,7 +414,7 @@ execlog_retry(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be retried: automation \"%s\" has a response step",
 						(long long) id, automation),
-				 errdetail("Its response was already sent and cannot be sent again."),
+				 errdetail("Its response may have been sent already and must not be sent twice."),
 				 errhint("Start a new execution with execlog.start().")));
 	if (DatumGetBool(result_datum(0, 5, &isnull)))
 		ereport(ERROR,
