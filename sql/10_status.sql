@@ -8,7 +8,7 @@ CREATE EXTENSION execlog;
 
 INSERT INTO execlog.accounts (name) VALUES ('t10');
 INSERT INTO execlog.automations (account_id, name) VALUES (1, 'plain');
-INSERT INTO execlog.automations (account_id, name, throttle) VALUES (1, 'throttled', 1);
+INSERT INTO execlog.automations (account_id, name, throttle) VALUES (1, 'throttled', 100);
 
 -- t10_make(s): a new execution brought to status s along a legal path
 -- (queued ones belong to the throttled automation).
