@@ -173,22 +173,50 @@ require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
+ * api_call
+ *		Run the body of an API function with the caller recorded as the
+ *		actor of every change it makes (transitions.by, tasks.closed_by).
+ *
+ * The name lives in this frame and the previous actor is restored however
+ * the body ends: an error that the caller catches in a subtransaction (a
+ * PL/pgSQL EXCEPTION block) must not leave a stale actor behind for the
+ * rest of the transaction, nor one pointing into freed SPI memory.
+ */
+static Datum
+api_call(PGFunction body, FunctionCallInfo fcinfo)
+{
+	const char *save_actor = execlog_actor;
+	NameData	actor;
+	volatile Datum result = (Datum) 0;
+
+	namestrcpy(&actor, GetUserNameFromId(GetUserId(), false));
+	execlog_actor = NameStr(actor);
+	PG_TRY();
+	{
+		result = body(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		execlog_actor = save_actor;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * begin_api_call / end_api_call
- *		Bracket an API function: connect SPI, pin search_path and remember
- *		the caller as the actor of every change made.
+ *		Bracket the body of an API function: connect SPI and pin search_path.
  */
 static void
 begin_api_call(ExeclogPrivState *priv)
 {
 	SPI_connect();
 	execlog_pin_search_path(priv);
-	execlog_actor = GetUserNameFromId(GetUserId(), false);
 }
 
 static void
 end_api_call(ExeclogPrivState *priv)
 {
-	execlog_actor = execlog_default_actor;
 	execlog_restore(priv);
 	SPI_finish();
 }
@@ -234,11 +262,9 @@ refuse_disabled(const char *name)
 			 errhint("Enable it with UPDATE execlog.automations SET enabled = true.")));
 }
 
-/*
- * execlog.start(automation text, payload jsonb, account text) returns bigint
- */
-Datum
-execlog_start_by_name(PG_FUNCTION_ARGS)
+/* The body of execlog.start, run by api_call. */
+static Datum
+start_by_name_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -301,10 +327,17 @@ execlog_start_by_name(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.start(automation_id bigint, payload jsonb) returns bigint
+ * execlog.start(automation text, payload jsonb, account text) returns bigint
  */
 Datum
-execlog_start_by_id(PG_FUNCTION_ARGS)
+execlog_start_by_name(PG_FUNCTION_ARGS)
+{
+	return api_call(start_by_name_body, fcinfo);
+}
+
+/* The body of execlog.start, run by api_call. */
+static Datum
+start_by_id_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[1];
@@ -328,6 +361,15 @@ execlog_start_by_id(PG_FUNCTION_ARGS)
 				 GetUserNameFromId(GetSessionUserId(), false));
 	end_api_call(&priv);
 	PG_RETURN_INT64(id);
+}
+
+/*
+ * execlog.start(automation_id bigint, payload jsonb) returns bigint
+ */
+Datum
+execlog_start_by_id(PG_FUNCTION_ARGS)
+{
+	return api_call(start_by_id_body, fcinfo);
 }
 
 /*
@@ -363,14 +405,9 @@ lock_status(int64 id)
 	return result_text(1);
 }
 
-/*
- * execlog.retry(execution_id bigint, from_start boolean) returns bigint
- *
- * Refusals, in this order: a status that cannot be retried, a response step,
- * a reconfigured trigger, the retry limit.
- */
-Datum
-execlog_retry(PG_FUNCTION_ARGS)
+/* The body of execlog.retry, run by api_call. */
+static Datum
+retry_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -414,7 +451,7 @@ execlog_retry(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be retried: automation \"%s\" has a response step",
 						(long long) id, automation),
-				 errdetail("Its response was already sent and cannot be sent again."),
+				 errdetail("Its response may have been sent already and must not be sent twice."),
 				 errhint("Start a new execution with execlog.start().")));
 	if (DatumGetBool(result_datum(0, 5, &isnull)))
 		ereport(ERROR,
@@ -427,8 +464,13 @@ execlog_retry(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 errdetail("It has made %d attempts and its automation allows %d retries.",
-						   attempt, max_retries),
+				 attempt == 1 ?
+				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
+								  "It has made %d attempt and its automation allows %d retries.",
+								  max_retries, attempt, max_retries) :
+				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
+								  "It has made %d attempts and its automation allows %d retries.",
+								  max_retries, attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
 	api_run(&do_retry, values, NULL, false);
@@ -437,10 +479,20 @@ execlog_retry(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.cancel(execution_id bigint) returns void
+ * execlog.retry(execution_id bigint, from_start boolean) returns bigint
+ *
+ * Refusals, in this order: a status that cannot be retried, a response step,
+ * a reconfigured trigger, the retry limit.
  */
 Datum
-execlog_cancel(PG_FUNCTION_ARGS)
+execlog_retry(PG_FUNCTION_ARGS)
+{
+	return api_call(retry_body, fcinfo);
+}
+
+/* The body of execlog.cancel, run by api_call. */
+static Datum
+cancel_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[1];
@@ -476,10 +528,17 @@ execlog_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.resume(execution_id bigint, payload jsonb) returns void
+ * execlog.cancel(execution_id bigint) returns void
  */
 Datum
-execlog_resume(PG_FUNCTION_ARGS)
+execlog_cancel(PG_FUNCTION_ARGS)
+{
+	return api_call(cancel_body, fcinfo);
+}
+
+/* The body of execlog.resume, run by api_call. */
+static Datum
+resume_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -507,10 +566,17 @@ execlog_resume(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.complete_task(task_id bigint, note text) returns void
+ * execlog.resume(execution_id bigint, payload jsonb) returns void
  */
 Datum
-execlog_complete_task(PG_FUNCTION_ARGS)
+execlog_resume(PG_FUNCTION_ARGS)
+{
+	return api_call(resume_body, fcinfo);
+}
+
+/* The body of execlog.complete_task, run by api_call. */
+static Datum
+complete_task_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[3];
@@ -546,4 +612,13 @@ execlog_complete_task(PG_FUNCTION_ARGS)
 	api_run(&do_complete_task, values, nulls, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.complete_task(task_id bigint, note text) returns void
+ */
+Datum
+execlog_complete_task(PG_FUNCTION_ARGS)
+{
+	return api_call(complete_task_body, fcinfo);
 }

@@ -381,8 +381,8 @@ immutable_check(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 				ExecAttrs *a, int64 id)
 {
 	int			cols[] = {a->id, a->automation_id, a->account_id,
-		a->trigger_revision, a->trigger_kind, a->triggered_by, a->payload,
-	a->created_at};
+		a->automation_revision, a->trigger_revision, a->trigger_kind,
+	a->triggered_by, a->payload, a->created_at};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(cols); i++)
@@ -454,8 +454,13 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 errdetail("It has made %d attempts and its automation allows %d retries.",
-						   old_attempt, max_retries),
+				 old_attempt == 1 ?
+				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
+								  "It has made %d attempt and its automation allows %d retries.",
+								  max_retries, old_attempt, max_retries) :
+				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
+								  "It has made %d attempts and its automation allows %d retries.",
+								  max_retries, old_attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
 	edit_set(e, a->status,

@@ -419,7 +419,8 @@ DECLARE
 BEGIN
 	IF TG_OP <> 'DELETE' THEN
 		c := NEW.config;
-		IF NEW.kind IS NULL OR NEW.kind NOT IN ('sql', 'http', 'pause', 'response', 'feedback') THEN
+		/* NULL kind and on_error are left to their NOT NULL constraints */
+		IF NEW.kind NOT IN ('sql', 'http', 'pause', 'response', 'feedback') THEN
 			RAISE EXCEPTION 'unknown step kind "%"', NEW.kind
 				USING ERRCODE = 'invalid_parameter_value',
 					  HINT = 'Step kinds are sql, http, pause, response and feedback.';
@@ -428,7 +429,7 @@ BEGIN
 			RAISE EXCEPTION 'config of step "%" must be a JSON object', NEW.name
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
-		IF NEW.on_error IS NULL OR NEW.on_error NOT IN ('stop', 'continue') THEN
+		IF NEW.on_error NOT IN ('stop', 'continue') THEN
 			RAISE EXCEPTION 'on_error of step "%" must be "stop" or "continue", not "%"', NEW.name, NEW.on_error
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
