@@ -237,10 +237,19 @@ eval_path(Jsonb *doc, const char *expr)
  *		or is not valid jsonpath.
  */
 static Jsonb *
-resolve_placeholder(Jsonb *doc, const char *expr)
+resolve_placeholder(Jsonb *doc, const char *raw)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Jsonb	   *val = NULL;
+	char	   *expr = pstrdup(raw);
+	int			len;
+
+	/* "{{ $.a }}" and "{{$.a}}" are the same placeholder */
+	while (*expr == ' ' || *expr == '\t')
+		expr++;
+	len = strlen(expr);
+	while (len > 0 && (expr[len - 1] == ' ' || expr[len - 1] == '\t'))
+		expr[--len] = '\0';
 
 	PG_TRY();
 	{
@@ -452,8 +461,9 @@ bind_args(Jsonb *args, VarParams *vp)
 	{
 		params->params[i].isnull = true;
 		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = (i < vp->ntypes && OidIsValid(vp->types[i]) &&
-								   vp->types[i] != UNKNOWNOID) ? vp->types[i] : TEXTOID;
+		/* a parameter the query leaves untyped stays "unknown", like a literal */
+		params->params[i].ptype = (i < vp->ntypes && OidIsValid(vp->types[i])) ?
+			vp->types[i] : TEXTOID;
 	}
 	if (n == 0)
 		return params;
@@ -571,7 +581,8 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 				 errmsg("role \"%s\" does not exist", run->run_as),
 				 errdetail("The automation runs its sql steps as this role (run_as).")));
 
-	remaining_ms = (long) ((run->deadline - GetCurrentTimestamp()) / 1000);
+	/* round up, so the timeout fires at or after the deadline, never before */
+	remaining_ms = (long) ((run->deadline - GetCurrentTimestamp() + 999) / 1000) + 1;
 	if (remaining_ms < 1)
 		remaining_ms = 1;
 
