@@ -66,12 +66,12 @@ automation($node, 'long', run_as => "'runner'", steps => [
 ]);
 $e = q1($node, q{SELECT execlog.start('long')});
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $e,%sleep%'"),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%sleep%'"),
 	'the long step is running');
 $node->safe_psql('postgres', "SELECT execlog.cancel($e)");
 is(q1($node, "SELECT status FROM execlog.executions WHERE id = $e"), 'cancelled', 'cancel is immediate');
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $e,%'"),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%'"),
 	'the worker stopped running the cancelled execution');
 is(q1($node, "SELECT count(*) FROM public.marks WHERE execution = $e"), '0',
 	'the effects of the cancelled execution were rolled back');
@@ -84,7 +84,7 @@ $t = automation($node, 'throttled', run_as => "'postgres'", throttle => 2, steps
 	['work', 'sql', '{"query": "SELECT pg_sleep(0.02)"}'],
 ]);
 $node->safe_psql('postgres', q{SELECT execlog.start('throttled') FROM generate_series(1, 60)});
-is(q1($node, "SELECT count(*) FROM execlog.executions WHERE automation_id = $t AND status = 'queued'"), '60',
+is(q1($node, "SELECT count(*) FROM execlog.transitions t JOIN execlog.executions e ON e.id = t.execution_id WHERE e.automation_id = $t AND t.from_status IS NULL AND t.to_status = 'queued'"), '60',
 	'executions of a throttled automation start queued');
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 60 FROM execlog.executions WHERE automation_id = $t AND status = 'success'"),

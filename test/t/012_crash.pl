@@ -29,7 +29,7 @@ sub start_sleeping
 {
 	my $e = q1($node, q{SELECT execlog.start('sleepy')});
 	ok($node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $e,%'"),
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%'"),
 		"execution $e is running its step");
 	return $e;
 }
@@ -37,7 +37,7 @@ sub start_sleeping
 sub worker_of
 {
 	my ($e) = @_;
-	return q1($node, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $e,%'");
+	return q1($node, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%'");
 }
 
 # ---- kill -9 of a worker mid-step: crash restart, execution failed and retried
@@ -56,9 +56,9 @@ ok($node->poll_query_until('postgres',
 # ---- pg_ctl stop -m immediate mid-step
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = true});
 $e = start_sleeping();
+$node->safe_psql('postgres', q{UPDATE public.hold SET on_ = false});
 $node->stop('immediate');
 $node->start;
-$node->safe_psql('postgres', q{UPDATE public.hold SET on_ = false});
 ok($node->poll_query_until('postgres', "SELECT status = 'success' FROM execlog.executions WHERE id = $e"),
 	'after an immediate shutdown the execution is retried and succeeds');
 is(q1($node, "SELECT count(*) FROM execlog.executions WHERE status = 'running'"), '0', 'nothing is stuck running');
@@ -71,7 +71,7 @@ automation($node, 'fragile', run_as => "'runner'", max_retries => 0,
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = true});
 $e = q1($node, q{SELECT execlog.start('fragile')});
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $e,%'"),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%'"),
 	'fragile execution runs');
 $node->stop('immediate');
 $node->start;
@@ -94,13 +94,21 @@ automation($node, 'wide', run_as => "'runner'", steps => [
 	['rows', 'sql', q{{"query": "SELECT g, repeat('x', 100) AS filler FROM generate_series(1, 100) g"}}],
 ]);
 $node->safe_psql('postgres', q{ALTER SYSTEM SET execlog.max_payload_bytes = '2kB'; SELECT pg_reload_conf()});
-ok($node->poll_query_until('postgres', q{
-	WITH s AS (SELECT execlog.start('wide') AS id)
-	SELECT pg_sleep(0.2) IS NOT NULL AND
-	       (SELECT output @> '[{"execlog_truncated": true}]' FROM execlog.execution_steps, s WHERE execution_id = s.id)}),
-	'after a reload, outputs are cut at the new execlog.max_payload_bytes');
-$e = q1($node, q{SELECT max(id) FROM execlog.executions});
-ok(wait_status($node, $e, "'success'"), 'a truncated output still succeeds');
+# the reload reaches the workers asynchronously: start executions until one
+# shows the new limit (each is waited for)
+my $truncated = 0;
+for my $try (1 .. 100)
+{
+	$e = q1($node, q{SELECT execlog.start('wide')});
+	wait_status($node, $e, "'success','failed'");
+	if (q1($node, qq{SELECT output @> '[{"execlog_truncated": true}]' FROM execlog.execution_steps WHERE execution_id = $e}) eq 't')
+	{
+		$truncated = 1;
+		last;
+	}
+}
+ok($truncated, 'after a reload, outputs are cut at the new execlog.max_payload_bytes');
+is(q1($node, "SELECT status FROM execlog.executions WHERE id = $e"), 'success', 'a truncated output still succeeds');
 is(q1($node, "SELECT (output->-1->>'rows')::int FROM execlog.execution_steps WHERE execution_id = $e"), '100',
 	'the marker says how many rows there were');
 
@@ -120,6 +128,20 @@ is(q1($node, "SELECT count(*) FROM public.runs"), '2000', 'each ran exactly once
 is(q1($node, q{SELECT count(*) FROM execlog.transitions t JOIN execlog.executions e ON e.id = t.execution_id
 	JOIN execlog.automations a ON a.id = e.automation_id WHERE a.name = 'once' AND t.to_status = 'running'}),
 	'2000', 'each was claimed once');
+
+# ---- a standby runs no workers; they start when it is promoted
+$node->backup('b1');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'b1', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'execlog worker'"),
+	'0', 'no workers run on a standby');
+$standby->promote;
+ok($standby->poll_query_until('postgres',
+	"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'execlog worker'"),
+	'workers start when the standby is promoted');
+$standby->stop;
 
 # ---- DROP DATABASE of the workers' database is not held up by them
 my $node2 = PostgreSQL::Test::Cluster->new('dropdb');
