@@ -68,14 +68,14 @@ INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message) 
  */
 SET ROLE t50_nobody;
 SELECT t50_probe(format('SELECT FROM execlog.%I', c.relname)) AS result,
-	   string_agg(c.relname, ', ' ORDER BY c.relname) AS relations
+	   count(*) > 10 AS for_all_relations
   FROM pg_class c
  WHERE c.relnamespace = 'execlog'::regnamespace AND c.relkind IN ('r', 'v')
  GROUP BY 1;
 SELECT t50_probe(format('SELECT execlog.%I(%s)', p.proname,
 						(SELECT string_agg('NULL::' || format_type(t, NULL), ', ')
 						   FROM unnest(p.proargtypes) t))) AS result,
-	   string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname) AS functions
+	   count(*) > 10 AS for_all_functions
   FROM pg_proc p
  WHERE p.pronamespace = 'execlog'::regnamespace
  GROUP BY 1;

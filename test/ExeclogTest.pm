@@ -12,14 +12,14 @@ use Exporter 'import';
 
 our @EXPORT = qw(execlog_node automation wait_status q1);
 
-# execlog_node(name, extra_conf): a started cluster with execlog (2 workers
+# execlog_node(name, extra_conf, init options): a started cluster with execlog (2 workers
 # by default) serving database "postgres", the extension created, an account
 # "acme" and a role "runner" for run_as.
 sub execlog_node
 {
-	my ($name, $extra) = @_;
+	my ($name, $extra, %init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%init);
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'execlog'
 execlog.database = 'postgres'

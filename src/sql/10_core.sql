@@ -514,6 +514,11 @@ BEGIN
 			RAISE EXCEPTION 'trigger % cannot move to another automation', OLD.id
 				USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
+		IF OLD.kind = 'manual' AND NEW.kind IS DISTINCT FROM 'manual' THEN
+			RAISE EXCEPTION 'the manual trigger of an automation cannot change its kind'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Add another trigger of the kind you need.';
+		END IF;
 		NEW.created_at := OLD.created_at;
 		IF NEW.kind IS DISTINCT FROM OLD.kind OR NEW.config IS DISTINCT FROM OLD.config THEN
 			NEW.revision := OLD.revision + 1;
@@ -528,6 +533,24 @@ $$;
 
 CREATE TRIGGER triggers_guard BEFORE INSERT OR UPDATE ON execlog.triggers
 	FOR EACH ROW EXECUTE FUNCTION execlog._triggers_guard();
+
+/* The manual trigger lives as long as its automation. */
+CREATE FUNCTION execlog._manual_trigger_kept() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.kind = 'manual'
+	   AND EXISTS (SELECT 1 FROM execlog.automations a WHERE a.id = OLD.automation_id) THEN
+		RAISE EXCEPTION 'the manual trigger of an automation cannot be deleted'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Disable the automation (enabled = false) or delete it.';
+	END IF;
+	RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER triggers_keep_manual BEFORE DELETE ON execlog.triggers
+	FOR EACH ROW EXECUTE FUNCTION execlog._manual_trigger_kept();
 
 CREATE FUNCTION execlog._touch() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp

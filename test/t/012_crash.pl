@@ -7,7 +7,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ExeclogTest;
 
-my $node = execlog_node('crash', "restart_after_crash = on\n");
+my $node = execlog_node('crash', "restart_after_crash = on\n", allows_streaming => 1);
 
 $node->safe_psql('postgres', q{
 CREATE TABLE public.hold (on_ boolean);
