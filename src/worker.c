@@ -48,6 +48,9 @@ PGDLLEXPORT void execlog_worker_main(Datum main_arg);
 
 int			execlog_worker_slot = -1;
 
+/* Reset at every pass of the loop; holds what one pass needs across transactions. */
+static MemoryContext loop_cxt = NULL;
+
 static object_access_hook_type prev_object_access_hook = NULL;
 
 /* Longest sleep when nothing is due: a safety net, not a poll. */
@@ -103,7 +106,7 @@ static WorkerStmt due_pauses = {
 	"UPDATE execlog.executions e"
 	"   SET status = 'running', worker = NULL, resume = NULL, run_after = NULL"
 	" WHERE e.id IN (SELECT id FROM execlog.executions"
-	"                 WHERE run_after <= pg_catalog.clock_timestamp() AND status = 'paused'"
+	"                 WHERE run_after <= pg_catalog.now() AND status = 'paused'"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
 	1, {INT4OID}
 };
@@ -119,7 +122,7 @@ static WorkerStmt due_retries = {
 	"  FROM execlog.automations a"
 	" WHERE a.id = e.automation_id"
 	"   AND e.id IN (SELECT id FROM execlog.executions"
-	"                 WHERE run_after <= pg_catalog.clock_timestamp()"
+	"                 WHERE run_after <= pg_catalog.now()"
 	"                   AND status IN ('failed', 'rejected', 'partially_executed')"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
 	1, {INT4OID}
@@ -188,11 +191,16 @@ worker_stmt(WorkerStmt *stmt, Datum *values)
 	return SPI_processed;
 }
 
-/* Collect the ids returned by the last statement into a list of int64 *. */
+/*
+ * Collect the ids returned by the last statement into a list of int64 *.
+ * The list must outlive the claim transaction, and SPI leaves its own
+ * procedure context current after every call, so allocate in loop_cxt.
+ */
 static List *
 returned_ids(List *ids)
 {
 	uint64		i;
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -203,6 +211,7 @@ returned_ids(List *ids)
 										  SPI_tuptable->tupdesc, 1, &isnull));
 		ids = lappend(ids, id);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	return ids;
 }
@@ -311,10 +320,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	Datum		values[2];
 	List	   *ids;
 	uint64		due = 0;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	begin_tx("execlog: claiming");
-	MemoryContextSwitchTo(cxt);
 	if (!OidIsValid(get_extension_oid("execlog", true)))
 	{
 		end_tx();
@@ -339,7 +346,6 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	if (ids != NIL)
 	{
 		begin_tx("execlog: running executions");
-		MemoryContextSwitchTo(cxt);
 		execlog_run_batch(slot, ids);
 		end_tx();
 	}
@@ -404,7 +410,6 @@ void
 execlog_worker_main(Datum main_arg)
 {
 	int			slot = DatumGetInt32(main_arg);
-	MemoryContext loop_cxt;
 	bool		recovered = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
