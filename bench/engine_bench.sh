@@ -66,7 +66,7 @@ echo "drain: $ok executions in ${drain_s}s = $rate executions/s ($bad not succes
 echo "drain / pgbench INSERT tps = $ratio"
 
 # ---- 3. pickup latency at idle
-q "TRUNCATE execlog.executions CASCADE" >/dev/null
+q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE" >/dev/null
 sleep 1
 for i in $(seq 1 "$LATENCY"); do
 	echo "SELECT execlog.start('one-step', '{\"n\": $i}');"
@@ -92,7 +92,7 @@ before=$(private_kb)
 done_n=0
 chunk=50000
 while [ "$done_n" -lt "$MEMORY" ]; do
-	q "TRUNCATE execlog.executions CASCADE;
+	q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE;
 	   SELECT count(execlog.start('one-step', jsonb_build_object('n', g))) FROM generate_series(1, $chunk) g" >/dev/null
 	while [ "$(q "SELECT count(*) FROM execlog.executions WHERE status IN ('pending', 'running')")" != 0 ]; do
 		sleep 0.5
