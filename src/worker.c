@@ -165,6 +165,14 @@ static WorkerStmt claim_queued_stmt = {
 	3, {INT8OID, INT4OID, INT4OID}
 };
 
+static WorkerStmt prune_stmt = {
+	"SELECT execlog.prune(pg_catalog.make_interval(mins => $1))",
+	1, {INT4OID}
+};
+
+/* How often worker 0 applies execlog.retention. */
+#define PRUNE_INTERVAL_MS 60000
+
 static WorkerStmt next_due_stmt = {
 	"SELECT (extract(epoch FROM min(run_after) - pg_catalog.clock_timestamp()) * 1000)::bigint"
 	"  FROM execlog.executions WHERE run_after IS NOT NULL",
@@ -336,6 +344,21 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		SPI_freetuptable(SPI_tuptable);
 		*recovered = true;
 	}
+	/* execlog.retention: worker 0 prunes once a minute */
+	if (slot == 0 && execlog_retention_min > 0)
+	{
+		static TimestampTz last_prune = 0;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(last_prune, now, PRUNE_INTERVAL_MS))
+		{
+			values[0] = Int32GetDatum(execlog_retention_min);
+			worker_stmt(&prune_stmt, values);
+			SPI_freetuptable(SPI_tuptable);
+			last_prune = now;
+		}
+	}
+
 	values[0] = Int32GetDatum(execlog_batch_size);
 	due += worker_stmt(&due_pauses, values);
 	due += worker_stmt(&due_retries, values);
