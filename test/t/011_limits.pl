@@ -92,5 +92,15 @@ ok($node->poll_query_until('postgres',
 is(q1($node, "SELECT max((output->0->>'active')::int) FROM execlog.execution_steps WHERE execution_id IN (SELECT id FROM execlog.executions WHERE automation_id = $t) AND name = 'probe'"),
 	'2', 'at most 2 ran at once, and 2 did');
 
+# ---- execlog.retention: old finished executions are pruned by the workers
+my $old = q1($node, q{SELECT execlog.start('nap')});
+ok(wait_status($node, $old, "'success'"), 'an execution to age');
+$node->safe_psql('postgres', qq{UPDATE execlog.executions SET finished_at = now() - interval '2 days' WHERE id = $old});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET execlog.retention = '1d'; SELECT pg_reload_conf()});
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM execlog.executions WHERE id = $old"),
+	'with execlog.retention set, the workers prune finished executions older than that');
+is(q1($node, "SELECT count(*) FROM execlog.transitions WHERE execution_id = $old"), '0', 'with their transitions');
+cmp_ok(q1($node, "SELECT count(*) FROM execlog.executions"), '>', 60, 'younger executions stay');
+
 $node->stop;
 done_testing();
