@@ -204,17 +204,14 @@ execlog_document(ExecRun *run)
  */
 
 /*
- * eval_path
- *		First item the jsonpath expr finds in doc, or NULL.
+ * call_jsonpath
+ *		Call a jsonb_path_* function (doc, path, vars '{}', silent false).
  */
-static Jsonb *
-eval_path(Jsonb *doc, const char *expr)
+static Datum
+call_jsonpath(PGFunction fn, Jsonb *doc, Datum path, bool *isnull)
 {
 	LOCAL_FCINFO(fcinfo, 4);
-	Datum		path;
 	Datum		result;
-
-	path = DirectFunctionCall1(jsonpath_in, CStringGetDatum(expr));
 
 	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(doc);
@@ -225,10 +222,25 @@ eval_path(Jsonb *doc, const char *expr)
 	fcinfo->args[2].isnull = false;
 	fcinfo->args[3].value = BoolGetDatum(false);
 	fcinfo->args[3].isnull = false;
-	result = jsonb_path_query_first(fcinfo);
-	if (fcinfo->isnull)
-		return NULL;
-	return DatumGetJsonbP(result);
+	result = fn(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
+ * eval_path
+ *		First item the jsonpath expr finds in doc, or NULL.
+ */
+static Jsonb *
+eval_path(Jsonb *doc, const char *expr)
+{
+	bool		isnull;
+	Datum		result;
+
+	result = call_jsonpath(jsonb_path_query_first, doc,
+						   DirectFunctionCall1(jsonpath_in, CStringGetDatum(expr)),
+						   &isnull);
+	return isnull ? NULL : DatumGetJsonbP(result);
 }
 
 /*
@@ -396,22 +408,10 @@ execlog_resolve_config(Jsonb *config, Jsonb *doc)
 bool
 execlog_condition_holds(Datum condition, Jsonb *doc)
 {
-	LOCAL_FCINFO(fcinfo, 4);
-	Datum		result;
+	bool		isnull;
+	Datum		result = call_jsonpath(jsonb_path_match, doc, condition, &isnull);
 
-	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(doc);
-	fcinfo->args[0].isnull = false;
-	fcinfo->args[1].value = condition;
-	fcinfo->args[1].isnull = false;
-	fcinfo->args[2].value = JsonbPGetDatum(execlog_jsonb_from_cstring("{}"));
-	fcinfo->args[2].isnull = false;
-	fcinfo->args[3].value = BoolGetDatum(false);
-	fcinfo->args[3].isnull = false;
-	result = jsonb_path_match(fcinfo);
-	if (fcinfo->isnull)
-		return false;
-	return DatumGetBool(result);
+	return !isnull && DatumGetBool(result);
 }
 
 /* ----------
