@@ -36,9 +36,14 @@
  *
  * execlog._flatten_schema(doc, root, key) is an aggregate over the same walk.
  * Instead of rows it collects, over many documents, the tables, their
- * parents, their row counts and the JSON types seen in each column;
- * execlog.export_contexts() uses it to create and widen tables before it
- * loads the rows.
+ * parents, their row counts and the JSON types seen in each column.
+ *
+ * execlog._flatten_execution(...) and the aggregate
+ * execlog._flatten_execution_schema(...) do the same for the process
+ * context of an execution given its parts (id, automation id, context,
+ * timestamps, status), without building execlog.context_document() first;
+ * execlog.export_contexts() uses them to create and widen tables, then load
+ * the rows.
  *
  *-------------------------------------------------------------------------
  */
