@@ -107,6 +107,13 @@ SELECT * FROM execlog.merge_event_log();
 ROLLBACK;
 SELECT count(*) FROM execlog.event_log;
 
+-- a large backlog is consumed in batches of 100,000 queue rows
+INSERT INTO execlog.event_log_queue SELECT 1 + g % 8 FROM generate_series(1, 250000) g;
+UPDATE execlog.executions SET status = 'running' WHERE id = 8;
+SELECT * FROM execlog.merge_event_log();
+SELECT count(*) AS left_in_queue FROM execlog.event_log_queue;
+SELECT * FROM event_log_diff;
+
 -- only at READ COMMITTED (a transaction snapshot could predate another merge)
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM execlog.merge_event_log();

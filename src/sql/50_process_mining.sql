@@ -124,11 +124,13 @@ CREATE TRIGGER executions_event_log_truncate AFTER TRUNCATE ON execlog.execution
 /*
  * Merge the executions changed since the last run into event_log.
  *
- * Statement 1 consumes the queue and, with the same snapshot, reads the
- * current state of the queued executions and compares it with event_log;
- * statement 2 MERGEs the differences.  Only merges write event_log, and
- * they hold the advisory lock, so event_log cannot change in between: the
- * counts returned are exactly what the MERGE did.
+ * The queue is consumed in batches of at most 100,000 rows, so a large
+ * backlog (a merge job stopped for days) does not need unbounded memory.
+ * For each batch, statement 1 consumes queue rows and, with the same
+ * snapshot, reads the current state of those executions and compares it
+ * with event_log; statement 2 MERGEs the differences.  Only merges write
+ * event_log, and they hold the advisory lock, so event_log cannot change in
+ * between: the counts returned are exactly what the MERGE did.
  *
  * Hash and merge joins are off: they would read executions and event_log
  * whole.  Index lookups per queued id keep the cost proportional to the
@@ -143,6 +145,8 @@ CREATE FUNCTION execlog.merge_event_log()
 AS $$
 #variable_conflict use_column
 DECLARE
+	c_batch		CONSTANT integer := 100000;
+	v_consumed	bigint;
 	v_ids		bigint[];
 	v_present	boolean[];
 	v_names		text[];
@@ -167,56 +171,63 @@ BEGIN
 	/* one merge at a time; the next one starts from what this one commits */
 	PERFORM pg_catalog.pg_advisory_xact_lock(1702390887, 1);
 
-	WITH consumed AS (
-		DELETE FROM execlog.event_log_queue q
-		RETURNING q.execution_id
-	), changed AS (
-		SELECT DISTINCT c.execution_id AS id FROM consumed c
-	), fresh AS (
-		SELECT ch.id, e.id IS NOT NULL AS present, a.name, e.account_id,
-			   e.created_at, e.updated_at, e.status
-		  FROM changed ch
-		  LEFT JOIN execlog.executions e ON e.id = ch.id
-		  LEFT JOIN execlog.automations a ON a.id = e.automation_id
-	), todo AS (
-		SELECT f.*, l.instance_id IS NOT NULL AS logged
-		  FROM fresh f
-		  LEFT JOIN execlog.event_log l ON l.instance_id = f.id
-		 WHERE CASE WHEN NOT f.present THEN l.instance_id IS NOT NULL
-					WHEN l.instance_id IS NULL THEN true
-					ELSE (l.execution_template_name, l.account_id, l.created_at, l.last_modified, l.status)
-						 IS DISTINCT FROM (f.name, f.account_id, f.created_at, f.updated_at, f.status)
-			   END
-	)
-	SELECT pg_catalog.array_agg(t.id), pg_catalog.array_agg(t.present), pg_catalog.array_agg(t.name),
-		   pg_catalog.array_agg(t.account_id), pg_catalog.array_agg(t.created_at),
-		   pg_catalog.array_agg(t.updated_at), pg_catalog.array_agg(t.status),
-		   pg_catalog.count(*) FILTER (WHERE t.present AND NOT t.logged),
-		   pg_catalog.count(*) FILTER (WHERE t.present AND t.logged)
-	  INTO v_ids, v_present, v_names, v_accounts, v_created, v_modified, v_status,
-		   v_inserted, v_updated
-	  FROM todo t;
+	inserted := 0;
+	updated := 0;
+	LOOP
+		WITH consumed AS (
+			DELETE FROM execlog.event_log_queue q
+			 WHERE q.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT b.ctid FROM execlog.event_log_queue b LIMIT c_batch))
+			RETURNING q.execution_id
+		), changed AS (
+			SELECT DISTINCT c.execution_id AS id FROM consumed c
+		), fresh AS (
+			SELECT ch.id, e.id IS NOT NULL AS present, a.name, e.account_id,
+				   e.created_at, e.updated_at, e.status
+			  FROM changed ch
+			  LEFT JOIN execlog.executions e ON e.id = ch.id
+			  LEFT JOIN execlog.automations a ON a.id = e.automation_id
+		), todo AS (
+			SELECT f.*, l.instance_id IS NOT NULL AS logged
+			  FROM fresh f
+			  LEFT JOIN execlog.event_log l ON l.instance_id = f.id
+			 WHERE CASE WHEN NOT f.present THEN l.instance_id IS NOT NULL
+						WHEN l.instance_id IS NULL THEN true
+						ELSE (l.execution_template_name, l.account_id, l.created_at, l.last_modified, l.status)
+							 IS DISTINCT FROM (f.name, f.account_id, f.created_at, f.updated_at, f.status)
+				   END
+		)
+		SELECT (SELECT pg_catalog.count(*) FROM consumed),
+			   pg_catalog.array_agg(t.id), pg_catalog.array_agg(t.present), pg_catalog.array_agg(t.name),
+			   pg_catalog.array_agg(t.account_id), pg_catalog.array_agg(t.created_at),
+			   pg_catalog.array_agg(t.updated_at), pg_catalog.array_agg(t.status),
+			   pg_catalog.count(*) FILTER (WHERE t.present AND NOT t.logged),
+			   pg_catalog.count(*) FILTER (WHERE t.present AND t.logged)
+		  INTO v_consumed, v_ids, v_present, v_names, v_accounts, v_created, v_modified, v_status,
+			   v_inserted, v_updated
+		  FROM todo t;
 
-	IF v_ids IS NOT NULL THEN
-		MERGE INTO execlog.event_log l
-		USING ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_present),
-						 pg_catalog.unnest(v_names), pg_catalog.unnest(v_accounts),
-						 pg_catalog.unnest(v_created), pg_catalog.unnest(v_modified),
-						 pg_catalog.unnest(v_status))
-			  AS s (id, present, name, account_id, created_at, updated_at, status)
-		   ON l.instance_id = s.id
-		 WHEN MATCHED AND NOT s.present THEN
-			DELETE
-		 WHEN MATCHED THEN
-			UPDATE SET execution_template_name = s.name, account_id = s.account_id,
-					   created_at = s.created_at, last_modified = s.updated_at, status = s.status
-		 WHEN NOT MATCHED AND s.present THEN
-			INSERT (execution_template_name, instance_id, created_at, last_modified, status, account_id)
-			VALUES (s.name, s.id, s.created_at, s.updated_at, s.status, s.account_id);
-	END IF;
+		IF v_ids IS NOT NULL THEN
+			MERGE INTO execlog.event_log l
+			USING ROWS FROM (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_present),
+							 pg_catalog.unnest(v_names), pg_catalog.unnest(v_accounts),
+							 pg_catalog.unnest(v_created), pg_catalog.unnest(v_modified),
+							 pg_catalog.unnest(v_status))
+				  AS s (id, present, name, account_id, created_at, updated_at, status)
+			   ON l.instance_id = s.id
+			 WHEN MATCHED AND NOT s.present THEN
+				DELETE
+			 WHEN MATCHED THEN
+				UPDATE SET execution_template_name = s.name, account_id = s.account_id,
+						   created_at = s.created_at, last_modified = s.updated_at, status = s.status
+			 WHEN NOT MATCHED AND s.present THEN
+				INSERT (execution_template_name, instance_id, created_at, last_modified, status, account_id)
+				VALUES (s.name, s.id, s.created_at, s.updated_at, s.status, s.account_id);
+		END IF;
 
-	inserted := v_inserted;
-	updated := v_updated;
+		inserted := inserted + v_inserted;
+		updated := updated + v_updated;
+		EXIT WHEN v_consumed < c_batch;
+	END LOOP;
 	RETURN NEXT;
 END
 $$;
