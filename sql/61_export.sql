@@ -53,7 +53,7 @@ SELECT table_name, column_name, data_type, is_nullable
 SELECT c.conrelid::regclass AS "table", c.contype, pg_get_constraintdef(c.oid) AS def
   FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
  WHERE r.relnamespace = 'pm'::regnamespace
- ORDER BY 1::text, 2, 3;
+ ORDER BY c.conrelid::regclass::text COLLATE "C", 2, 3;
 -- a name past 63 bytes is shortened with a hash; the comment keeps it whole
 SELECT c.relname, obj_description(c.oid, 'pg_class')
   FROM pg_class c WHERE c.relnamespace = 'pm'::regnamespace AND c.relkind = 'r'

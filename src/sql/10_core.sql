@@ -575,7 +575,10 @@ CREATE TRIGGER executions_guard BEFORE INSERT OR UPDATE ON execlog.executions
  * statement, reading the statement's transition tables.
  */
 CREATE FUNCTION execlog._executions_log() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	/* transition tables have no statistics: never pair them by nested loop */
+	SET enable_nestloop = off
 AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
