@@ -372,7 +372,11 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		execlog_run_batch(slot, ids);
 		end_tx();
 	}
-	return due > 0 || list_length(ids) >= execlog_batch_size;
+	/*
+	 * Look again at once after any work: a full batch may have more behind
+	 * it, and finished executions may have freed throttle slots.
+	 */
+	return due > 0 || ids != NIL;
 }
 
 /*
