@@ -29,20 +29,8 @@ PG_FUNCTION_INFO_V1(execlog_cancel);
 PG_FUNCTION_INFO_V1(execlog_resume);
 PG_FUNCTION_INFO_V1(execlog_complete_task);
 
-/*
- * A saved plan for each statement the API runs.  Plans are prepared on
- * first use in a backend; the plan cache re-plans them when the role or the
- * schema changes.
- */
-typedef struct ApiStmt
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[4];
-	SPIPlanPtr	plan;
-} ApiStmt;
-
-static ApiStmt find_by_name = {
+/* The statements the API runs (saved plans, see execlog_run_saved). */
+static SavedStmt find_by_name = {
 	"SELECT a.id, a.enabled, ac.name"
 	"  FROM execlog.automations a"
 	"  JOIN execlog.accounts ac ON ac.id = a.account_id"
@@ -51,23 +39,23 @@ static ApiStmt find_by_name = {
 	2, {TEXTOID, TEXTOID}
 };
 
-static ApiStmt find_by_id = {
+static SavedStmt find_by_id = {
 	"SELECT a.id, a.enabled, a.name FROM execlog.automations a WHERE a.id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt insert_execution = {
+static SavedStmt insert_execution = {
 	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
 	" VALUES ($1, $2, $3, $4) RETURNING id",
 	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
 };
 
-static ApiStmt execution_visible = {
+static SavedStmt execution_visible = {
 	"SELECT 1 FROM execlog.executions WHERE id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt lock_for_retry = {
+static SavedStmt lock_for_retry = {
 	"SELECT e.status::text, e.attempt, a.max_retries, a.name,"
 	"       e.trigger_id IS NULL OR t.revision IS DISTINCT FROM e.trigger_revision,"
 	"       EXISTS (SELECT 1 FROM execlog.steps s"
@@ -79,7 +67,7 @@ static ApiStmt lock_for_retry = {
 	1, {INT8OID}
 };
 
-static ApiStmt do_retry = {
+static SavedStmt do_retry = {
 	"UPDATE execlog.executions"
 	"   SET status = 'pending', attempt = attempt + 1, from_start = $2,"
 	"       run_after = NULL, resume = NULL"
@@ -87,64 +75,40 @@ static ApiStmt do_retry = {
 	2, {INT8OID, BOOLOID}
 };
 
-static ApiStmt lock_execution = {
+static SavedStmt lock_execution = {
 	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
-static ApiStmt do_cancel = {
+static SavedStmt do_cancel = {
 	"UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
 	" WHERE id = $1 RETURNING worker",
 	1, {INT8OID}
 };
 
-static ApiStmt do_resume = {
+static SavedStmt do_resume = {
 	"UPDATE execlog.executions"
 	"   SET status = 'running', resume = $2, run_after = NULL, worker = NULL"
 	" WHERE id = $1",
 	2, {INT8OID, JSONBOID}
 };
 
-static ApiStmt task_visible = {
+static SavedStmt task_visible = {
 	"SELECT 1 FROM execlog.tasks WHERE id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt lock_task = {
+static SavedStmt lock_task = {
 	"SELECT status FROM execlog.tasks WHERE id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
-static ApiStmt do_complete_task = {
+static SavedStmt do_complete_task = {
 	"UPDATE execlog.tasks"
 	"   SET status = 'done', note = $2, closed_at = pg_catalog.now(), closed_by = $3"
 	" WHERE id = $1",
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
-
-/*
- * api_run
- *		Execute a saved statement; returns SPI_processed.
- */
-static uint64
-api_run(ApiStmt *stmt, Datum *values, const char *nulls, bool read_only)
-{
-	int			rc;
-
-	if (stmt->plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stmt->plan = p;
-	}
-	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
 static char *
@@ -240,7 +204,7 @@ enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
 	values[3] = payload;
 
 	execlog_become_owner(priv);
-	api_run(&insert_execution, values, nulls, false);
+	execlog_run_saved(&insert_execution, values, nulls, false);
 	return DatumGetInt64(result_datum(0, 1, &isnull));
 }
 
@@ -288,7 +252,7 @@ start_by_name_body(PG_FUNCTION_ARGS)
 	}
 
 	begin_api_call(&priv);
-	n = api_run(&find_by_name, values, nulls, true);
+	n = execlog_run_saved(&find_by_name, values, nulls, true);
 	if (n == 0)
 	{
 		if (account)
@@ -350,7 +314,7 @@ start_by_id_body(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(automation_id);
 
 	begin_api_call(&priv);
-	if (api_run(&find_by_id, values, NULL, true) == 0)
+	if (execlog_run_saved(&find_by_id, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
@@ -382,7 +346,7 @@ check_execution_visible(int64 id)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(id);
-	if (api_run(&execution_visible, values, NULL, true) == 0)
+	if (execlog_run_saved(&execution_visible, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
@@ -398,7 +362,7 @@ lock_status(int64 id)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(id);
-	if (api_run(&lock_execution, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_execution, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
@@ -429,7 +393,7 @@ retry_body(PG_FUNCTION_ARGS)
 	check_execution_visible(id);
 	execlog_become_owner(&priv);
 
-	if (api_run(&lock_for_retry, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_for_retry, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
@@ -473,7 +437,7 @@ retry_body(PG_FUNCTION_ARGS)
 								  max_retries, attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
-	api_run(&do_retry, values, NULL, false);
+	execlog_run_saved(&do_retry, values, NULL, false);
 	end_api_call(&priv);
 	PG_RETURN_INT64(id);
 }
@@ -514,7 +478,7 @@ cancel_body(PG_FUNCTION_ARGS)
 				 errmsg("execution %lld cannot be cancelled: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only pending, queued, running and paused executions can be cancelled.")));
-	api_run(&do_cancel, values, NULL, false);
+	execlog_run_saved(&do_cancel, values, NULL, false);
 	{
 		bool		isnull;
 		Datum		worker = result_datum(0, 1, &isnull);
@@ -560,7 +524,7 @@ resume_body(PG_FUNCTION_ARGS)
 				 errmsg("execution %lld cannot be resumed: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only paused executions can be resumed.")));
-	api_run(&do_resume, values, NULL, false);
+	execlog_run_saved(&do_resume, values, NULL, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
 }
@@ -594,12 +558,12 @@ complete_task_body(PG_FUNCTION_ARGS)
 
 	begin_api_call(&priv);
 	values[2] = CStringGetTextDatum(execlog_actor);
-	if (api_run(&task_visible, values, NULL, true) == 0)
+	if (execlog_run_saved(&task_visible, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
 	execlog_become_owner(&priv);
-	if (api_run(&lock_task, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_task, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
@@ -609,7 +573,7 @@ complete_task_body(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("task %lld cannot be completed: its status is \"%s\"",
 						(long long) id, status)));
-	api_run(&do_complete_task, values, nulls, false);
+	execlog_run_saved(&do_complete_task, values, nulls, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
 }
