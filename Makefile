@@ -21,5 +21,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every module includes the shared headers
+$(OBJS): $(wildcard src/*.h)
+
 execlog--0.1.sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@

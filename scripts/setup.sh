@@ -69,3 +69,29 @@ run_as_user() {
 		su "$EXECLOG_USER" -s /bin/bash -c "$(printf '%q ' env PATH="$PATH" "$@")"
 	fi
 }
+
+# start_cluster DIR PORT CONF: initdb a throwaway cluster in DIR/data (owned
+# by the unprivileged user), append CONF to postgresql.conf, start it with
+# its socket in DIR.  stop_cluster DIR stops it.  psql_at DIR PORT ... runs psql.
+start_cluster() {
+	local dir=$1 port=$2 conf=$3
+	chown "$EXECLOG_USER" "$dir"
+	run_as_user initdb -D "$dir/data" -A trust -U postgres >/dev/null
+	cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$dir'
+$conf
+CONF
+	run_as_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+stop_cluster() {
+	run_as_user pg_ctl -D "$1/data" -m fast stop >/dev/null 2>&1 || true
+}
+
+psql_at() {
+	local dir=$1 port=$2
+	shift 2
+	run_as_user psql -X -q -h "$dir" -p "$port" -U postgres -d postgres "$@"
+}

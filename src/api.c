@@ -29,20 +29,8 @@ PG_FUNCTION_INFO_V1(execlog_cancel);
 PG_FUNCTION_INFO_V1(execlog_resume);
 PG_FUNCTION_INFO_V1(execlog_complete_task);
 
-/*
- * A saved plan for each statement the API runs.  Plans are prepared on
- * first use in a backend; the plan cache re-plans them when the role or the
- * schema changes.
- */
-typedef struct ApiStmt
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[4];
-	SPIPlanPtr	plan;
-} ApiStmt;
-
-static ApiStmt find_by_name = {
+/* The statements the API runs (saved plans, see execlog_run_saved). */
+static SavedStmt find_by_name = {
 	"SELECT a.id, a.enabled, ac.name"
 	"  FROM execlog.automations a"
 	"  JOIN execlog.accounts ac ON ac.id = a.account_id"
@@ -51,23 +39,23 @@ static ApiStmt find_by_name = {
 	2, {TEXTOID, TEXTOID}
 };
 
-static ApiStmt find_by_id = {
+static SavedStmt find_by_id = {
 	"SELECT a.id, a.enabled, a.name FROM execlog.automations a WHERE a.id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt insert_execution = {
+static SavedStmt insert_execution = {
 	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
 	" VALUES ($1, $2, $3, $4) RETURNING id",
 	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
 };
 
-static ApiStmt execution_visible = {
+static SavedStmt execution_visible = {
 	"SELECT 1 FROM execlog.executions WHERE id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt lock_for_retry = {
+static SavedStmt lock_for_retry = {
 	"SELECT e.status::text, e.attempt, a.max_retries, a.name,"
 	"       e.trigger_id IS NULL OR t.revision IS DISTINCT FROM e.trigger_revision,"
 	"       EXISTS (SELECT 1 FROM execlog.steps s"
@@ -79,7 +67,7 @@ static ApiStmt lock_for_retry = {
 	1, {INT8OID}
 };
 
-static ApiStmt do_retry = {
+static SavedStmt do_retry = {
 	"UPDATE execlog.executions"
 	"   SET status = 'pending', attempt = attempt + 1, from_start = $2,"
 	"       run_after = NULL, resume = NULL"
@@ -87,64 +75,40 @@ static ApiStmt do_retry = {
 	2, {INT8OID, BOOLOID}
 };
 
-static ApiStmt lock_execution = {
+static SavedStmt lock_execution = {
 	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
-static ApiStmt do_cancel = {
+static SavedStmt do_cancel = {
 	"UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
 	" WHERE id = $1 RETURNING worker",
 	1, {INT8OID}
 };
 
-static ApiStmt do_resume = {
+static SavedStmt do_resume = {
 	"UPDATE execlog.executions"
 	"   SET status = 'running', resume = $2, run_after = NULL, worker = NULL"
 	" WHERE id = $1",
 	2, {INT8OID, JSONBOID}
 };
 
-static ApiStmt task_visible = {
+static SavedStmt task_visible = {
 	"SELECT 1 FROM execlog.tasks WHERE id = $1",
 	1, {INT8OID}
 };
 
-static ApiStmt lock_task = {
+static SavedStmt lock_task = {
 	"SELECT status FROM execlog.tasks WHERE id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
-static ApiStmt do_complete_task = {
+static SavedStmt do_complete_task = {
 	"UPDATE execlog.tasks"
 	"   SET status = 'done', note = $2, closed_at = pg_catalog.now(), closed_by = $3"
 	" WHERE id = $1",
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
-
-/*
- * api_run
- *		Execute a saved statement; returns SPI_processed.
- */
-static uint64
-api_run(ApiStmt *stmt, Datum *values, const char *nulls, bool read_only)
-{
-	int			rc;
-
-	if (stmt->plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stmt->plan = p;
-	}
-	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
 static char *
@@ -173,22 +137,50 @@ require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
+ * api_call
+ *		Run the body of an API function with the caller recorded as the
+ *		actor of every change it makes (transitions.by, tasks.closed_by).
+ *
+ * The name lives in this frame and the previous actor is restored however
+ * the body ends: an error that the caller catches in a subtransaction (a
+ * PL/pgSQL EXCEPTION block) must not leave a stale actor behind for the
+ * rest of the transaction, nor one pointing into freed SPI memory.
+ */
+static Datum
+api_call(PGFunction body, FunctionCallInfo fcinfo)
+{
+	const char *save_actor = execlog_actor;
+	NameData	actor;
+	volatile Datum result = (Datum) 0;
+
+	namestrcpy(&actor, GetUserNameFromId(GetUserId(), false));
+	execlog_actor = NameStr(actor);
+	PG_TRY();
+	{
+		result = body(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		execlog_actor = save_actor;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * begin_api_call / end_api_call
- *		Bracket an API function: connect SPI, pin search_path and remember
- *		the caller as the actor of every change made.
+ *		Bracket the body of an API function: connect SPI and pin search_path.
  */
 static void
 begin_api_call(ExeclogPrivState *priv)
 {
 	SPI_connect();
 	execlog_pin_search_path(priv);
-	execlog_actor = GetUserNameFromId(GetUserId(), false);
 }
 
 static void
 end_api_call(ExeclogPrivState *priv)
 {
-	execlog_actor = execlog_default_actor;
 	execlog_restore(priv);
 	SPI_finish();
 }
@@ -212,7 +204,7 @@ enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
 	values[3] = payload;
 
 	execlog_become_owner(priv);
-	api_run(&insert_execution, values, nulls, false);
+	execlog_run_saved(&insert_execution, values, nulls, false);
 	return DatumGetInt64(result_datum(0, 1, &isnull));
 }
 
@@ -234,11 +226,9 @@ refuse_disabled(const char *name)
 			 errhint("Enable it with UPDATE execlog.automations SET enabled = true.")));
 }
 
-/*
- * execlog.start(automation text, payload jsonb, account text) returns bigint
- */
-Datum
-execlog_start_by_name(PG_FUNCTION_ARGS)
+/* The body of execlog.start, run by api_call. */
+static Datum
+start_by_name_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -262,7 +252,7 @@ execlog_start_by_name(PG_FUNCTION_ARGS)
 	}
 
 	begin_api_call(&priv);
-	n = api_run(&find_by_name, values, nulls, true);
+	n = execlog_run_saved(&find_by_name, values, nulls, true);
 	if (n == 0)
 	{
 		if (account)
@@ -301,10 +291,17 @@ execlog_start_by_name(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.start(automation_id bigint, payload jsonb) returns bigint
+ * execlog.start(automation text, payload jsonb, account text) returns bigint
  */
 Datum
-execlog_start_by_id(PG_FUNCTION_ARGS)
+execlog_start_by_name(PG_FUNCTION_ARGS)
+{
+	return api_call(start_by_name_body, fcinfo);
+}
+
+/* The body of execlog.start, run by api_call. */
+static Datum
+start_by_id_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[1];
@@ -317,7 +314,7 @@ execlog_start_by_id(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(automation_id);
 
 	begin_api_call(&priv);
-	if (api_run(&find_by_id, values, NULL, true) == 0)
+	if (execlog_run_saved(&find_by_id, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
@@ -331,6 +328,15 @@ execlog_start_by_id(PG_FUNCTION_ARGS)
 }
 
 /*
+ * execlog.start(automation_id bigint, payload jsonb) returns bigint
+ */
+Datum
+execlog_start_by_id(PG_FUNCTION_ARGS)
+{
+	return api_call(start_by_id_body, fcinfo);
+}
+
+/*
  * check_execution_visible
  *		As the caller: error out unless the execution exists and is visible.
  */
@@ -340,7 +346,7 @@ check_execution_visible(int64 id)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(id);
-	if (api_run(&execution_visible, values, NULL, true) == 0)
+	if (execlog_run_saved(&execution_visible, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
@@ -356,21 +362,16 @@ lock_status(int64 id)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(id);
-	if (api_run(&lock_execution, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_execution, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
 	return result_text(1);
 }
 
-/*
- * execlog.retry(execution_id bigint, from_start boolean) returns bigint
- *
- * Refusals, in this order: a status that cannot be retried, a response step,
- * a reconfigured trigger, the retry limit.
- */
-Datum
-execlog_retry(PG_FUNCTION_ARGS)
+/* The body of execlog.retry, run by api_call. */
+static Datum
+retry_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -392,7 +393,7 @@ execlog_retry(PG_FUNCTION_ARGS)
 	check_execution_visible(id);
 	execlog_become_owner(&priv);
 
-	if (api_run(&lock_for_retry, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_for_retry, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %lld does not exist", (long long) id)));
@@ -414,7 +415,7 @@ execlog_retry(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be retried: automation \"%s\" has a response step",
 						(long long) id, automation),
-				 errdetail("Its response was already sent and cannot be sent again."),
+				 errdetail("Its response may have been sent already and must not be sent twice."),
 				 errhint("Start a new execution with execlog.start().")));
 	if (DatumGetBool(result_datum(0, 5, &isnull)))
 		ereport(ERROR,
@@ -427,20 +428,35 @@ execlog_retry(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 errdetail("It has made %d attempts and its automation allows %d retries.",
-						   attempt, max_retries),
+				 attempt == 1 ?
+				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
+								  "It has made %d attempt and its automation allows %d retries.",
+								  max_retries, attempt, max_retries) :
+				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
+								  "It has made %d attempts and its automation allows %d retries.",
+								  max_retries, attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
-	api_run(&do_retry, values, NULL, false);
+	execlog_run_saved(&do_retry, values, NULL, false);
 	end_api_call(&priv);
 	PG_RETURN_INT64(id);
 }
 
 /*
- * execlog.cancel(execution_id bigint) returns void
+ * execlog.retry(execution_id bigint, from_start boolean) returns bigint
+ *
+ * Refusals, in this order: a status that cannot be retried, a response step,
+ * a reconfigured trigger, the retry limit.
  */
 Datum
-execlog_cancel(PG_FUNCTION_ARGS)
+execlog_retry(PG_FUNCTION_ARGS)
+{
+	return api_call(retry_body, fcinfo);
+}
+
+/* The body of execlog.cancel, run by api_call. */
+static Datum
+cancel_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[1];
@@ -462,7 +478,7 @@ execlog_cancel(PG_FUNCTION_ARGS)
 				 errmsg("execution %lld cannot be cancelled: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only pending, queued, running and paused executions can be cancelled.")));
-	api_run(&do_cancel, values, NULL, false);
+	execlog_run_saved(&do_cancel, values, NULL, false);
 	{
 		bool		isnull;
 		Datum		worker = result_datum(0, 1, &isnull);
@@ -476,10 +492,17 @@ execlog_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
- * execlog.resume(execution_id bigint, payload jsonb) returns void
+ * execlog.cancel(execution_id bigint) returns void
  */
 Datum
-execlog_resume(PG_FUNCTION_ARGS)
+execlog_cancel(PG_FUNCTION_ARGS)
+{
+	return api_call(cancel_body, fcinfo);
+}
+
+/* The body of execlog.resume, run by api_call. */
+static Datum
+resume_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[2];
@@ -501,16 +524,23 @@ execlog_resume(PG_FUNCTION_ARGS)
 				 errmsg("execution %lld cannot be resumed: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only paused executions can be resumed.")));
-	api_run(&do_resume, values, NULL, false);
+	execlog_run_saved(&do_resume, values, NULL, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
 }
 
 /*
- * execlog.complete_task(task_id bigint, note text) returns void
+ * execlog.resume(execution_id bigint, payload jsonb) returns void
  */
 Datum
-execlog_complete_task(PG_FUNCTION_ARGS)
+execlog_resume(PG_FUNCTION_ARGS)
+{
+	return api_call(resume_body, fcinfo);
+}
+
+/* The body of execlog.complete_task, run by api_call. */
+static Datum
+complete_task_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
 	Datum		values[3];
@@ -528,12 +558,12 @@ execlog_complete_task(PG_FUNCTION_ARGS)
 
 	begin_api_call(&priv);
 	values[2] = CStringGetTextDatum(execlog_actor);
-	if (api_run(&task_visible, values, NULL, true) == 0)
+	if (execlog_run_saved(&task_visible, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
 	execlog_become_owner(&priv);
-	if (api_run(&lock_task, values, NULL, false) == 0)
+	if (execlog_run_saved(&lock_task, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
@@ -543,7 +573,16 @@ execlog_complete_task(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("task %lld cannot be completed: its status is \"%s\"",
 						(long long) id, status)));
-	api_run(&do_complete_task, values, nulls, false);
+	execlog_run_saved(&do_complete_task, values, nulls, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.complete_task(task_id bigint, note text) returns void
+ */
+Datum
+execlog_complete_task(PG_FUNCTION_ARGS)
+{
+	return api_call(complete_task_body, fcinfo);
 }

@@ -19,6 +19,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -89,6 +90,21 @@ extern void execlog_pin_search_path(ExeclogPrivState *state);
 extern void execlog_become_owner(ExeclogPrivState *state);
 extern void execlog_restore(ExeclogPrivState *state);
 extern Oid	execlog_owner(void);
+
+/*
+ * A statement run through SPI with a plan saved on first use in a backend;
+ * the plan cache re-plans it when the role or the schema changes.
+ */
+typedef struct SavedStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[14];
+	SPIPlanPtr	plan;
+} SavedStmt;
+
+extern uint64 execlog_run_saved(SavedStmt *stmt, Datum *values, const char *nulls,
+								bool read_only);
 extern Oid	execlog_schema_oid(void);
 
 /*

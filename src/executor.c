@@ -57,7 +57,9 @@ static ExecStmt load_runs = {
 	"       (extract(epoch FROM a.retry_delay) * 1000)::bigint, a.on_failure,"
 	"       EXISTS (SELECT 1 FROM execlog.steps s"
 	"                WHERE s.automation_id = a.id AND s.kind = 'response'),"
-	"       e.account_id"
+	"       e.account_id,"
+	"       e.attempt > 1 OR EXISTS (SELECT 1 FROM execlog.execution_steps s"
+	"                                 WHERE s.execution_id = e.id AND s.attempt = e.attempt)"
 	"  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id"
 	" WHERE e.id = ANY ($1) AND e.worker = $2 AND e.status = 'running'"
 	" ORDER BY e.id",
@@ -76,10 +78,9 @@ static ExecStmt load_rows = {
 	"       coalesce(s.reused_from, s.attempt), s.started_at, s.finished_at, s.input, s.kind,"
 	"       s.error"
 	"  FROM execlog.execution_steps s"
-	"  JOIN unnest($1::bigint[], $2::integer[]) AS u(id, attempt)"
-	"    ON s.execution_id = u.id AND s.attempt IN (u.attempt, u.attempt - 1)"
+	" WHERE s.execution_id = ANY ($1)"
 	" ORDER BY s.execution_id, s.attempt, s.position",
-	2, {INT8ARRAYOID, INT4ARRAYOID}
+	1, {INT8ARRAYOID}
 };
 
 static ExecStmt lock_run = {
@@ -336,6 +337,7 @@ load_batch(int slot, List *ids)
 		run->on_failure = result_jsonb(tup, desc, 15);
 		run->has_response_step = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
 		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
+		run->has_history = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 		runs = lappend(runs, run);
 		arr_add(&autarr, Int64GetDatum(run->automation_id), false);
 	}
@@ -386,23 +388,23 @@ static void
 load_progress(List *runs, int *first_step)
 {
 	ArrBuf		idarr;
-	ArrBuf		attarr;
 	ListCell   *lc;
-	Datum		values[2];
+	Datum		values[1];
 	uint64		i;
 	int			r;
 
+	/* only retries and resumed executions have rows to look at */
 	arr_init(&idarr, INT8OID, list_length(runs));
-	arr_init(&attarr, INT4OID, list_length(runs));
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
 
-		arr_add(&idarr, Int64GetDatum(run->id), false);
-		arr_add(&attarr, Int32GetDatum(run->attempt), false);
+		if (run->has_history)
+			arr_add(&idarr, Int64GetDatum(run->id), false);
 	}
+	if (idarr.n == 0)
+		return;					/* first_step[] is all zeroes: start at the top */
 	values[0] = arr_datum(&idarr);
-	values[1] = arr_datum(&attarr);
 	exec_stmt(&load_rows, values, NULL);
 
 	r = 0;
@@ -429,6 +431,8 @@ load_progress(List *runs, int *first_step)
 			if (eid != run->id)
 				continue;
 			attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			if (attempt < run->attempt - 1)
+				continue;
 			position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 			name = result_cstring(tup, desc, 4);
 			status = result_cstring(tup, desc, 5);

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * privs.c
- *	  Running SPI safely on behalf of a caller.
+ *	  Running SPI safely on behalf of a caller, and saved statements.
  *
  * The SQL API functions are not SECURITY DEFINER: they first look rows up
  * as the caller, so that privileges and row-level security decide what the
@@ -89,4 +89,30 @@ execlog_restore(ExeclogPrivState *state)
 		SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
 	state->switched = false;
 	AtEOXact_GUC(true, state->save_nestlevel);
+}
+
+/*
+ * execlog_run_saved
+ *		Execute a saved statement (preparing it on first use); returns
+ *		SPI_processed.  SPI must be connected.
+ */
+uint64
+execlog_run_saved(SavedStmt *stmt, Datum *values, const char *nulls, bool read_only)
+{
+	int			rc;
+
+	if (stmt->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		stmt->plan = p;
+	}
+	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
 }

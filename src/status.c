@@ -108,8 +108,23 @@ typedef struct RowEdit
 	bool	   *replace;
 } RowEdit;
 
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr retry_plan = NULL;
+static SavedStmt insert_lookup = {
+	"SELECT a.account_id, a.revision, a.throttle IS NOT NULL,"
+	"       t.id, t.revision, t.kind, t.automation_id = a.id"
+	"  FROM execlog.automations a"
+	"  LEFT JOIN execlog.triggers t"
+	"    ON CASE WHEN $2 IS NULL"
+	"            THEN t.automation_id = a.id AND t.kind = 'manual'"
+	"            ELSE t.id = $2 END"
+	" WHERE a.id = $1",
+	2, {INT8OID, INT8OID}
+};
+
+static SavedStmt retry_lookup = {
+	"SELECT max_retries, throttle IS NOT NULL"
+	"  FROM execlog.automations WHERE id = $1",
+	1, {INT8OID}
+};
 
 static int
 attnum_of(TupleDesc desc, const char *name)
@@ -222,28 +237,16 @@ column_changed(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum)
  * SPI_finish.
  */
 static uint64
-run_lookup(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-		   Datum *values, const char *nulls)
+run_lookup(SavedStmt *stmt, Datum *values, const char *nulls)
 {
 	ExeclogPrivState priv;
-	int			rc;
+	uint64		n;
 
 	execlog_pin_search_path(&priv);
 	execlog_become_owner(&priv);
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	rc = SPI_execute_plan(*plan, values, nulls, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	n = execlog_run_saved(stmt, values, nulls, true);
 	execlog_restore(&priv);
-	return SPI_processed;
+	return n;
 }
 
 static const char *
@@ -265,7 +268,6 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 	bool		trigger_given;
 	Datum		args[2];
 	char		nulls[3] = "  ";
-	Oid			argtypes[2] = {INT8OID, INT8OID};
 	HeapTuple	res;
 	TupleDesc	rdesc;
 	bool		throttled;
@@ -288,16 +290,7 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 		nulls[1] = 'n';
 
 	SPI_connect();
-	if (run_lookup(&insert_plan,
-				   "SELECT a.account_id, a.revision, a.throttle IS NOT NULL,"
-				   "       t.id, t.revision, t.kind, t.automation_id = a.id"
-				   "  FROM execlog.automations a"
-				   "  LEFT JOIN execlog.triggers t"
-				   "    ON CASE WHEN $2 IS NULL"
-				   "            THEN t.automation_id = a.id AND t.kind = 'manual'"
-				   "            ELSE t.id = $2 END"
-				   " WHERE a.id = $1",
-				   2, argtypes, args, nulls) == 0)
+	if (run_lookup(&insert_lookup, args, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
@@ -381,8 +374,8 @@ immutable_check(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 				ExecAttrs *a, int64 id)
 {
 	int			cols[] = {a->id, a->automation_id, a->account_id,
-		a->trigger_revision, a->trigger_kind, a->triggered_by, a->payload,
-	a->created_at};
+		a->automation_revision, a->trigger_revision, a->trigger_kind,
+	a->triggered_by, a->payload, a->created_at};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(cols); i++)
@@ -420,7 +413,6 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 			ExecStatus to)
 {
 	Datum		args[1];
-	Oid			argtypes[1] = {INT8OID};
 	bool		isnull;
 	int32		max_retries;
 	bool		throttled;
@@ -438,10 +430,7 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 
 	args[0] = Int64GetDatum(automation_id);
 	SPI_connect();
-	if (run_lookup(&retry_plan,
-				   "SELECT max_retries, throttle IS NOT NULL"
-				   "  FROM execlog.automations WHERE id = $1",
-				   1, argtypes, args, NULL) == 0)
+	if (run_lookup(&retry_lookup, args, NULL) == 0)
 		elog(ERROR, "automation %lld of execution %lld does not exist",
 			 (long long) automation_id, (long long) id);
 	max_retries = DatumGetInt32(heap_getattr(SPI_tuptable->vals[0], 1,
@@ -454,8 +443,13 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 errdetail("It has made %d attempts and its automation allows %d retries.",
-						   old_attempt, max_retries),
+				 old_attempt == 1 ?
+				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
+								  "It has made %d attempt and its automation allows %d retries.",
+								  max_retries, old_attempt, max_retries) :
+				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
+								  "It has made %d attempts and its automation allows %d retries.",
+								  max_retries, old_attempt, max_retries),
 				 errhint("Start a new execution with execlog.start().")));
 
 	edit_set(e, a->status,

@@ -204,17 +204,14 @@ execlog_document(ExecRun *run)
  */
 
 /*
- * eval_path
- *		First item the jsonpath expr finds in doc, or NULL.
+ * call_jsonpath
+ *		Call a jsonb_path_* function (doc, path, vars '{}', silent false).
  */
-static Jsonb *
-eval_path(Jsonb *doc, const char *expr)
+static Datum
+call_jsonpath(PGFunction fn, Jsonb *doc, Datum path, bool *isnull)
 {
 	LOCAL_FCINFO(fcinfo, 4);
-	Datum		path;
 	Datum		result;
-
-	path = DirectFunctionCall1(jsonpath_in, CStringGetDatum(expr));
 
 	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(doc);
@@ -225,10 +222,25 @@ eval_path(Jsonb *doc, const char *expr)
 	fcinfo->args[2].isnull = false;
 	fcinfo->args[3].value = BoolGetDatum(false);
 	fcinfo->args[3].isnull = false;
-	result = jsonb_path_query_first(fcinfo);
-	if (fcinfo->isnull)
-		return NULL;
-	return DatumGetJsonbP(result);
+	result = fn(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
+ * eval_path
+ *		First item the jsonpath expr finds in doc, or NULL.
+ */
+static Jsonb *
+eval_path(Jsonb *doc, const char *expr)
+{
+	bool		isnull;
+	Datum		result;
+
+	result = call_jsonpath(jsonb_path_query_first, doc,
+						   DirectFunctionCall1(jsonpath_in, CStringGetDatum(expr)),
+						   &isnull);
+	return isnull ? NULL : DatumGetJsonbP(result);
 }
 
 /*
@@ -237,10 +249,19 @@ eval_path(Jsonb *doc, const char *expr)
  *		or is not valid jsonpath.
  */
 static Jsonb *
-resolve_placeholder(Jsonb *doc, const char *expr)
+resolve_placeholder(Jsonb *doc, const char *raw)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Jsonb	   *val = NULL;
+	char	   *expr = pstrdup(raw);
+	int			len;
+
+	/* "{{ $.a }}" and "{{$.a}}" are the same placeholder */
+	while (*expr == ' ' || *expr == '\t')
+		expr++;
+	len = strlen(expr);
+	while (len > 0 && (expr[len - 1] == ' ' || expr[len - 1] == '\t'))
+		expr[--len] = '\0';
 
 	PG_TRY();
 	{
@@ -387,22 +408,10 @@ execlog_resolve_config(Jsonb *config, Jsonb *doc)
 bool
 execlog_condition_holds(Datum condition, Jsonb *doc)
 {
-	LOCAL_FCINFO(fcinfo, 4);
-	Datum		result;
+	bool		isnull;
+	Datum		result = call_jsonpath(jsonb_path_match, doc, condition, &isnull);
 
-	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(doc);
-	fcinfo->args[0].isnull = false;
-	fcinfo->args[1].value = condition;
-	fcinfo->args[1].isnull = false;
-	fcinfo->args[2].value = JsonbPGetDatum(execlog_jsonb_from_cstring("{}"));
-	fcinfo->args[2].isnull = false;
-	fcinfo->args[3].value = BoolGetDatum(false);
-	fcinfo->args[3].isnull = false;
-	result = jsonb_path_match(fcinfo);
-	if (fcinfo->isnull)
-		return false;
-	return DatumGetBool(result);
+	return !isnull && DatumGetBool(result);
 }
 
 /* ----------
@@ -452,8 +461,9 @@ bind_args(Jsonb *args, VarParams *vp)
 	{
 		params->params[i].isnull = true;
 		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = (i < vp->ntypes && OidIsValid(vp->types[i]) &&
-								   vp->types[i] != UNKNOWNOID) ? vp->types[i] : TEXTOID;
+		/* a parameter the query leaves untyped stays "unknown", like a literal */
+		params->params[i].ptype = (i < vp->ntypes && OidIsValid(vp->types[i])) ?
+			vp->types[i] : TEXTOID;
 	}
 	if (n == 0)
 		return params;
@@ -571,7 +581,8 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 				 errmsg("role \"%s\" does not exist", run->run_as),
 				 errdetail("The automation runs its sql steps as this role (run_as).")));
 
-	remaining_ms = (long) ((run->deadline - GetCurrentTimestamp()) / 1000);
+	/* round up, so the timeout fires at or after the deadline, never before */
+	remaining_ms = (long) ((run->deadline - GetCurrentTimestamp() + 999) / 1000) + 1;
 	if (remaining_ms < 1)
 		remaining_ms = 1;
 

@@ -20,8 +20,9 @@
  *	   batch prepared (http_client.c).
  *
  * When a pass finds nothing to do the worker sleeps on its latch and on
- * the sockets of its HTTP requests until the next due time.  Transactions that enqueue work set the latch at commit
- * (execlog.c), so a new execution is picked up at once without polling.
+ * the sockets of its HTTP requests until the next due time.  Transactions
+ * that enqueue work set the latch at commit (execlog.c), so a new execution
+ * is picked up at once without polling.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +53,9 @@
 PGDLLEXPORT void execlog_worker_main(Datum main_arg);
 
 int			execlog_worker_slot = -1;
+
+/* Reset at every pass of the loop; holds what one pass needs across transactions. */
+static MemoryContext loop_cxt = NULL;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -108,7 +112,7 @@ static WorkerStmt due_pauses = {
 	"UPDATE execlog.executions e"
 	"   SET status = 'running', worker = NULL, resume = NULL, run_after = NULL"
 	" WHERE e.id IN (SELECT id FROM execlog.executions"
-	"                 WHERE run_after <= pg_catalog.clock_timestamp() AND status = 'paused'"
+	"                 WHERE run_after <= pg_catalog.now() AND status = 'paused'"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
 	1, {INT4OID}
 };
@@ -124,7 +128,7 @@ static WorkerStmt due_retries = {
 	"  FROM execlog.automations a"
 	" WHERE a.id = e.automation_id"
 	"   AND e.id IN (SELECT id FROM execlog.executions"
-	"                 WHERE run_after <= pg_catalog.clock_timestamp()"
+	"                 WHERE run_after <= pg_catalog.now()"
 	"                   AND status IN ('failed', 'rejected', 'partially_executed')"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
 	1, {INT4OID}
@@ -167,6 +171,14 @@ static WorkerStmt claim_queued_stmt = {
 	3, {INT8OID, INT4OID, INT4OID}
 };
 
+static WorkerStmt prune_stmt = {
+	"SELECT execlog.prune(pg_catalog.make_interval(mins => $1))",
+	1, {INT4OID}
+};
+
+/* How often worker 0 applies execlog.retention. */
+#define PRUNE_INTERVAL_MS 60000
+
 static WorkerStmt next_due_stmt = {
 	"SELECT (extract(epoch FROM min(run_after) - pg_catalog.clock_timestamp()) * 1000)::bigint"
 	"  FROM execlog.executions WHERE run_after IS NOT NULL",
@@ -188,11 +200,16 @@ worker_stmt(WorkerStmt *stmt, Datum *values)
 	return SPI_processed;
 }
 
-/* Collect the ids returned by the last statement into a list of int64 *. */
+/*
+ * Collect the ids returned by the last statement into a list of int64 *.
+ * The list must outlive the claim transaction, and SPI leaves its own
+ * procedure context current after every call, so allocate in loop_cxt.
+ */
 static List *
 returned_ids(List *ids)
 {
 	uint64		i;
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -203,25 +220,9 @@ returned_ids(List *ids)
 										  SPI_tuptable->tupdesc, 1, &isnull));
 		ids = lappend(ids, id);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	return ids;
-}
-
-/* Copy a list of int64 * into the current memory context. */
-static List *
-copy_ids(List *ids)
-{
-	List	   *copy = NIL;
-	ListCell   *lc;
-
-	foreach(lc, ids)
-	{
-		int64	   *id = palloc(sizeof(int64));
-
-		*id = *(int64 *) lfirst(lc);
-		copy = lappend(copy, id);
-	}
-	return copy;
 }
 
 /*
@@ -318,30 +319,6 @@ end_tx(void)
 }
 
 /*
- * Due work (timed pauses that ended, automatic retries whose delay is over)
- * appears only with time, or through a committed change, which wakes the
- * workers.  Looking for it walks the running executions, many of them when
- * they wait for HTTP answers, so a pass skips the look when neither
- * happened since the last one.
- */
-static uint64 seen_wakeups = 0;
-static TimestampTz next_due_at = 0;
-
-static bool
-due_work_possible(void)
-{
-	uint64		wakeups;
-
-	SpinLockAcquire(&execlog_shared->mutex);
-	wakeups = execlog_shared->wakeups;
-	SpinLockRelease(&execlog_shared->mutex);
-	if (wakeups == seen_wakeups && next_due_at != 0 && GetCurrentTimestamp() < next_due_at)
-		return false;
-	seen_wakeups = wakeups;
-	return true;
-}
-
-/*
  * worker_pass
  *		One pass of the loop; returns true when there may be more work
  *		right away.  *sleep_ms is set to the time until something is due.
@@ -351,13 +328,10 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 {
 	Datum		values[2];
 	List	   *ids;
-	int			claimed;
 	bool		saturated;
 	uint64		due = 0;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	begin_tx("execlog: claiming");
-	MemoryContextSwitchTo(cxt);
 	if (!OidIsValid(get_extension_oid("execlog", true)))
 	{
 		end_tx();
@@ -372,36 +346,50 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		SPI_freetuptable(SPI_tuptable);
 		*recovered = true;
 	}
-	if (due_work_possible())
+	/* execlog.retention: worker 0 prunes once a minute */
+	if (slot == 0 && execlog_retention_min > 0)
 	{
-		values[0] = Int32GetDatum(execlog_batch_size);
-		due += worker_stmt(&due_pauses, values);
-		due += worker_stmt(&due_retries, values);
+		static TimestampTz last_prune = 0;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(last_prune, now, PRUNE_INTERVAL_MS))
+		{
+			values[0] = Int32GetDatum(execlog_retention_min);
+			worker_stmt(&prune_stmt, values);
+			SPI_freetuptable(SPI_tuptable);
+			last_prune = now;
+		}
 	}
+
+	values[0] = Int32GetDatum(execlog_batch_size);
+	due += worker_stmt(&due_pauses, values);
+	due += worker_stmt(&due_retries, values);
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
 	ids = saturated ? NIL : claim(slot);
-	/* SPI allocated them in its own context, which end_tx frees */
-	MemoryContextSwitchTo(cxt);
-	ids = copy_ids(ids);
-	claimed = list_length(ids);
 	execlog_http_check_cancels(slot);
 	*sleep_ms = next_sleep_ms();
-	next_due_at = due > 0 ? 0 : GetCurrentTimestamp() + (TimestampTz) *sleep_ms * 1000;
 	end_tx();
-	MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(loop_cxt);
 
+	/* executions whose HTTP requests finished: still ours, no claim needed */
 	ids = execlog_http_finished_ids(ids);
 	if (ids != NIL)
 	{
 		begin_tx("execlog: running executions");
-		MemoryContextSwitchTo(cxt);
 		execlog_run_batch(slot, ids);
 		end_tx();
-		MemoryContextSwitchTo(cxt);
-		execlog_http_batch_done();
+		MemoryContextSwitchTo(loop_cxt);
+		execlog_http_batch_done();	/* sends the requests the batch prepared */
 	}
-	return due > 0 || saturated || claimed >= execlog_batch_size;
+
+	/*
+	 * Look again at once after any work: a full batch may have more behind
+	 * it, and finished executions may have freed throttle slots.  With
+	 * enough requests in flight the claim was skipped: look again as soon
+	 * as answers come in.
+	 */
+	return due > 0 || saturated || ids != NIL;
 }
 
 /*
@@ -495,7 +483,6 @@ void
 execlog_worker_main(Datum main_arg)
 {
 	int			slot = DatumGetInt32(main_arg);
-	MemoryContext loop_cxt;
 	bool		recovered = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
