@@ -101,7 +101,7 @@ for _ in $(seq 300); do
 	[ "$(sql "SELECT count(*) FROM execlog.executions WHERE status <> 'success'")" = 0 ] && break
 	sleep 0.1
 done
-sql "TRUNCATE execlog.executions CASCADE"
+sql "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE" >/dev/null 2>&1
 sql "CHECKPOINT"
 
 pids=$(sql "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'execlog worker'")
