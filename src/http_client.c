@@ -1612,13 +1612,16 @@ execlog_http_check_cancels(int slot)
 
 			stale_plan = execlog_keyed_prepare("UPDATE execlog.execution_steps s"
 								   "   SET status = 'failed', finished_at = pg_catalog.now(),"
-								   "       error = 'request aborted: the execution is '"
-								   "               || e.status::text || ', no longer running'"
+								   "       error = CASE WHEN e.attempt = u.attempt"
+								   "                    THEN 'request aborted: the execution is '"
+								   "                         || e.status::text || ', no longer running'"
+								   "                    ELSE 'request aborted: a new attempt started' END"
 								   "  FROM unnest($1, $2, $3) AS u(id, attempt, position),"
 								   "       execlog.executions e"
 								   " WHERE s.execution_id = u.id AND s.attempt = u.attempt"
 								   "   AND s.position = u.position AND s.status = 'running'"
-								   "   AND e.id = u.id AND e.status <> 'running'",
+								   "   AND e.id = u.id"
+								   "   AND (e.status <> 'running' OR e.attempt <> u.attempt)",
 								   3, types);
 		}
 		values[0] = array_of(ids, n_stale, INT8OID);
