@@ -103,7 +103,6 @@ extern void execlog_http_drive(void);
 extern int	execlog_http_socket(void);
 extern long execlog_http_wait_ms(long max_ms);
 extern bool execlog_http_saturated(void);
-extern bool execlog_http_pending_work(void);
 extern List *execlog_http_finished_ids(List *ids);
 extern HttpResult *execlog_http_result(int64 execution_id, int32 attempt,
 									   int32 position);

@@ -1406,15 +1406,6 @@ ready_results(TimestampTz *oldest)
 	return n;
 }
 
-/* Whether a pass has HTTP work to do right away. */
-bool
-execlog_http_pending_work(void)
-{
-	TimestampTz oldest;
-
-	return n_stale > 0 || ready_results(&oldest) > 0;
-}
-
 /*
  * execlog_http_wait_ms
  *		How long the worker may wait for its latch or its sockets before the
