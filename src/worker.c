@@ -423,6 +423,13 @@ execlog_set_current_execution(int slot, int64 execution_id)
 	if (execution_id == 0)
 		execlog_shared->slots[slot].cancel_id = 0;
 	SpinLockRelease(&execlog_shared->mutex);
+
+	/*
+	 * No statement of the finished execution runs any more: a cancel meant
+	 * for it that is still pending must not interrupt the next one.
+	 */
+	if (execution_id == 0)
+		QueryCancelPending = false;
 }
 
 /*
@@ -521,6 +528,12 @@ execlog_worker_main(Datum main_arg)
 		bool		more;
 		bool		exit_requested;
 
+		/*
+		 * Between passes no statement runs: a late cancel (execlog.cancel of
+		 * an execution that already ended, pg_cancel_backend) is moot, and
+		 * raising it outside a transaction would stop the worker.
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

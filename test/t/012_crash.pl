@@ -89,6 +89,13 @@ ok($node->poll_query_until('postgres',
 $e = q1($node, q{SELECT execlog.start('sleepy')});
 ok(wait_status($node, $e, "'success'"), 'and executions still run');
 
+# ---- a cancel that reaches an idle worker is ignored (the worker stays)
+$before = worker_pids();
+q1($node, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type = 'execlog worker'");
+$e = q1($node, q{SELECT execlog.start('sleepy')});
+ok(wait_status($node, $e, "'success'"), 'executions run after idle workers got a cancel');
+is(worker_pids(), $before, 'the same workers still run');
+
 # ---- SIGHUP: workers pick up a reloaded setting
 automation($node, 'wide', run_as => "'runner'", steps => [
 	['rows', 'sql', q{{"query": "SELECT g, repeat('x', 100) AS filler FROM generate_series(1, 100) g"}}],
