@@ -101,6 +101,8 @@ typedef struct SavedStmt
 	int			nargs;
 	Oid			argtypes[14];
 	SPIPlanPtr	plan;
+	bool		keyed;			/* planned as index lookups (plans.c); implied
+								 * by array arguments */
 } SavedStmt;
 
 extern uint64 execlog_run_saved(SavedStmt *stmt, Datum *values, const char *nulls,

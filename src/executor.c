@@ -40,17 +40,9 @@
 #include "utils/resowner.h"
 #include "utils/timeout.h"
 
-/* Saved plans of the executor, prepared on first use. */
-typedef struct ExecStmt
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[14];
-	SPIPlanPtr	plan;
-	bool		set_based;		/* has array arguments */
-} ExecStmt;
+/* The executor's statements (saved plans, see execlog_run_saved). */
 
-static ExecStmt load_runs = {
+static SavedStmt load_runs = {
 	"SELECT e.id, e.automation_id, e.attempt, e.from_start, e.payload, e.context,"
 	"       e.resume, e.started_at, e.started_at + a.time_limit, a.time_limit::text,"
 	"       a.run_as::text, a.max_retries, a.auto_retries,"
@@ -66,14 +58,14 @@ static ExecStmt load_runs = {
 	2, {INT8ARRAYOID, INT4OID}
 };
 
-static ExecStmt load_steps = {
+static SavedStmt load_steps = {
 	"SELECT automation_id, position, name, kind, config, on_error = 'continue', condition"
 	"  FROM execlog.steps WHERE automation_id = ANY ($1)"
 	" ORDER BY automation_id, position",
 	1, {INT8ARRAYOID}
 };
 
-static ExecStmt load_rows = {
+static SavedStmt load_rows = {
 	"SELECT s.execution_id, s.attempt, s.position, s.name, s.status::text, s.output,"
 	"       coalesce(s.reused_from, s.attempt), s.started_at, s.finished_at, s.input, s.kind,"
 	"       s.error"
@@ -83,12 +75,12 @@ static ExecStmt load_rows = {
 	1, {INT8ARRAYOID}
 };
 
-static ExecStmt lock_run = {
+static SavedStmt lock_run = {
 	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
 
-static ExecStmt write_rows = {
+static SavedStmt write_rows = {
 	"INSERT INTO execlog.execution_steps AS s"
 	"  (execution_id, attempt, position, account_id, name, kind, status, started_at,"
 	"   finished_at, input, output, error, http_status, reused_from)"
@@ -109,7 +101,7 @@ static ExecStmt write_rows = {
 		JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
 };
 
-static ExecStmt write_runs = {
+static SavedStmt write_runs = {
 	"UPDATE execlog.executions e"
 	"   SET status = u.status::execlog.status, error = u.error,"
 	"       context = coalesce(u.context, e.context),"
@@ -123,54 +115,24 @@ static ExecStmt write_runs = {
 	TIMESTAMPTZARRAYOID}
 };
 
-static ExecStmt add_task = {
+static SavedStmt add_task = {
 	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
 	" VALUES ($1, $2, $3, coalesce($4, 'execution ' || $1 || ' failed'), $5)",
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-static ExecStmt add_alert = {
+static SavedStmt add_alert = {
 	"INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
 	"                            next_attempt_at)"
 	" VALUES ($1, $2, $3, $4, coalesce($5, 'execution ' || $1 || ' failed'), pg_catalog.now())",
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-/*
- * exec_stmt
- *		Run a saved executor statement; returns SPI_processed.
- */
+/* Run one of the executor's statements; returns SPI_processed. */
 static uint64
-exec_stmt(ExecStmt *stmt, Datum *values, const char *nulls)
+exec_stmt(SavedStmt *stmt, Datum *values, const char *nulls)
 {
-	int			rc;
-	int			i;
-
-	if (stmt->plan == NULL)
-	{
-		for (i = 0; i < stmt->nargs; i++)
-			if (type_is_array(stmt->argtypes[i]))
-				stmt->set_based = true;
-		if (stmt->set_based)
-			stmt->plan = execlog_keyed_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-		else
-		{
-			SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-
-			if (p == NULL)
-				elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
-					 SPI_result_code_string(SPI_result));
-			SPI_keepplan(p);
-			stmt->plan = p;
-		}
-	}
-	/* set-based statements (array arguments) are planned as index lookups */
-	if (stmt->set_based)
-		execlog_keyed_plan(stmt->plan);
-	rc = SPI_execute_plan(stmt->plan, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return execlog_run_saved(stmt, values, nulls, false);
 }
 
 /* ----------

@@ -17,7 +17,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "miscadmin.h"
+#include "plans.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 /*
@@ -100,17 +102,29 @@ uint64
 execlog_run_saved(SavedStmt *stmt, Datum *values, const char *nulls, bool read_only)
 {
 	int			rc;
+	int			i;
 
 	if (stmt->plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+		for (i = 0; i < stmt->nargs; i++)
+			if (type_is_array(stmt->argtypes[i]))
+				stmt->keyed = true;
+		if (stmt->keyed)
+			stmt->plan = execlog_keyed_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+		else
+		{
+			SPIPlanPtr	p = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
 
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stmt->plan = p;
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s", stmt->sql,
+					 SPI_result_code_string(SPI_result));
+			SPI_keepplan(p);
+			stmt->plan = p;
+		}
 	}
+	/* statements that find a batch of rows by key: index lookups, see plans.c */
+	if (stmt->keyed)
+		execlog_keyed_plan(stmt->plan);
 	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));

@@ -65,15 +65,9 @@ static object_access_hook_type prev_object_access_hook = NULL;
 /* Advisory lock class serialising throttled claims per automation. */
 #define THROTTLE_LOCK_CLASS 0x45584c47
 
-typedef struct WorkerStmt
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[3];
-	SPIPlanPtr	plan;
-} WorkerStmt;
+/* The workers' statements are all planned as index lookups (keyed). */
 
-static WorkerStmt recover_stmt = {
+static SavedStmt recover_stmt = {
 	"WITH failed AS ("
 	"  UPDATE execlog.executions e"
 	"     SET status = 'failed', worker = NULL,"
@@ -104,21 +98,21 @@ static WorkerStmt recover_stmt = {
 	"     AND f.on_failure -> 'alert' ->> 'channel' IS NOT NULL"
 	"     AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)"
 	" SELECT count(*) FROM failed",
-	2, {INT4OID, INT4OID}
+	2, {INT4OID, INT4OID}, NULL, true
 };
 
 /* timed pauses that ended, or paused executions past their time limit */
-static WorkerStmt due_pauses = {
+static SavedStmt due_pauses = {
 	"UPDATE execlog.executions e"
 	"   SET status = 'running', worker = NULL, resume = NULL, run_after = NULL"
 	" WHERE e.id IN (SELECT id FROM execlog.executions"
 	"                 WHERE run_after <= pg_catalog.now() AND status = 'paused'"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
-	1, {INT4OID}
+	1, {INT4OID}, NULL, true
 };
 
 /* automatic retries whose delay is over */
-static WorkerStmt due_retries = {
+static SavedStmt due_retries = {
 	"UPDATE execlog.executions e"
 	"   SET status = CASE WHEN e.attempt < a.max_retries + 1"
 	"                     THEN 'pending'::execlog.status ELSE e.status END,"
@@ -131,33 +125,33 @@ static WorkerStmt due_retries = {
 	"                 WHERE run_after <= pg_catalog.now()"
 	"                   AND status IN ('failed', 'rejected', 'partially_executed')"
 	"                 ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)",
-	1, {INT4OID}
+	1, {INT4OID}, NULL, true
 };
 
-static WorkerStmt claim_stmt = {
+static SavedStmt claim_stmt = {
 	"WITH c AS ("
 	"  SELECT id FROM execlog.executions"
 	"   WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
 	"   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $2"
 	"   FROM c WHERE e.id = c.id RETURNING e.id",
-	2, {INT4OID, INT4OID}
+	2, {INT4OID, INT4OID}, NULL, true
 };
 
-static WorkerStmt throttled_stmt = {
+static SavedStmt throttled_stmt = {
 	"SELECT a.id, a.throttle FROM execlog.automations a"
 	" WHERE a.throttle IS NOT NULL"
 	"   AND EXISTS (SELECT 1 FROM execlog.executions e"
 	"                WHERE e.automation_id = a.id AND e.status = 'queued')",
-	0, {0}
+	0, {0}, NULL, true
 };
 
-static WorkerStmt throttle_lock_stmt = {
+static SavedStmt throttle_lock_stmt = {
 	"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-	2, {INT4OID, INT4OID}
+	2, {INT4OID, INT4OID}, NULL, true
 };
 
-static WorkerStmt claim_queued_stmt = {
+static SavedStmt claim_queued_stmt = {
 	"WITH c AS ("
 	"  SELECT id FROM execlog.executions"
 	"   WHERE automation_id = $1 AND status = 'queued'"
@@ -168,36 +162,27 @@ static WorkerStmt claim_queued_stmt = {
 	"   FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $3"
 	"   FROM c WHERE e.id = c.id RETURNING e.id",
-	3, {INT8OID, INT4OID, INT4OID}
+	3, {INT8OID, INT4OID, INT4OID}, NULL, true
 };
 
-static WorkerStmt prune_stmt = {
+static SavedStmt prune_stmt = {
 	"SELECT execlog.prune(pg_catalog.make_interval(mins => $1))",
-	1, {INT4OID}
+	1, {INT4OID}, NULL, true
 };
 
 /* How often worker 0 applies execlog.retention. */
 #define PRUNE_INTERVAL_MS 60000
 
-static WorkerStmt next_due_stmt = {
+static SavedStmt next_due_stmt = {
 	"SELECT (extract(epoch FROM min(run_after) - pg_catalog.clock_timestamp()) * 1000)::bigint"
 	"  FROM execlog.executions WHERE run_after IS NOT NULL",
-	0, {0}
+	0, {0}, NULL, true
 };
 
 static uint64
-worker_stmt(WorkerStmt *stmt, Datum *values)
+worker_stmt(SavedStmt *stmt, Datum *values)
 {
-	int			rc;
-
-	/* planned as index lookups: see plans.c */
-	if (stmt->plan == NULL)
-		stmt->plan = execlog_keyed_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
-	execlog_keyed_plan(stmt->plan);
-	rc = SPI_execute_plan(stmt->plan, values, NULL, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return execlog_run_saved(stmt, values, NULL, false);
 }
 
 /*
