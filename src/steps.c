@@ -48,19 +48,26 @@ execlog_jsonb_from_cstring(const char *s)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }
 
-/* The value under key in a jsonb object, or NULL (also for JSON null). */
-Jsonb *
-execlog_jsonb_get(Jsonb *obj, const char *key)
+/* The value under key in a jsonb object, or NULL when absent. */
+static JsonbValue *
+find_key(Jsonb *obj, const char *key)
 {
 	JsonbValue	k;
-	JsonbValue *v;
 
 	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
 		return NULL;
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+}
+
+/* The value under key in a jsonb object, or NULL (also for JSON null). */
+Jsonb *
+execlog_jsonb_get(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = find_key(obj, key);
+
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
 	return JsonbValueToJsonb(v);
@@ -70,15 +77,8 @@ execlog_jsonb_get(Jsonb *obj, const char *key)
 char *
 execlog_jsonb_get_text(Jsonb *obj, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = find_key(obj, key);
 
-	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvString)
 		return NULL;
 	return pnstrdup(v->val.string.val, v->val.string.len);
