@@ -47,6 +47,7 @@ typedef struct StepRow
 	char	   *error;
 	int32		http_status;	/* 0: NULL */
 	int32		reused_from;	/* 0: NULL */
+	bool		in_flight;		/* an http step's row, kept in memory (http.h) */
 } StepRow;
 
 /* A step output kept for the document ($.steps.<name>.output). */

@@ -11,10 +11,13 @@
  *	   before a retry whose successful steps are kept);
  *	2. run each execution in its own subtransaction, each step in a nested
  *	   one, so a failing step rolls back only its own effects;
- *	3. lock the execution row before keeping its effects: if it was
- *	   cancelled meanwhile, everything it did is rolled back;
- *	4. write all step rows with one upsert and all executions with one
- *	   UPDATE (one set-based transitions insert), then follow-ups.
+ *	3. lock the execution row before keeping its effects or creating its
+ *	   follow-ups: if it was cancelled meanwhile, everything it did is
+ *	   rolled back.  An execution that wrote nothing (an http step being
+ *	   prepared or finished) is not locked: the UPDATE of step 4 writes only
+ *	   executions still running this attempt here, and drops the others;
+ *	4. write all executions with one UPDATE (one set-based transitions
+ *	   insert) and all step rows with one upsert.
  *
  * SQL steps therefore commit together with their recorded result: after a
  * crash either both are there or neither is (the execution is then failed
@@ -76,8 +79,9 @@ static SavedStmt load_rows = {
 };
 
 static SavedStmt lock_run = {
-	"SELECT status::text FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
-	1, {INT8OID}
+	"SELECT status = 'running' AND attempt = $2 AND worker = $3"
+	"  FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
+	3, {INT8OID, INT4OID, INT4OID}
 };
 
 static SavedStmt write_rows = {
@@ -101,6 +105,11 @@ static SavedStmt write_rows = {
 		JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
 };
 
+/*
+ * Only executions still running this attempt here are written: one that was
+ * cancelled meanwhile (and maybe retried) keeps its status, see
+ * execlog_run_batch.
+ */
 static SavedStmt write_runs = {
 	"UPDATE execlog.executions e"
 	"   SET status = u.status::execlog.status, error = u.error,"
@@ -109,10 +118,13 @@ static SavedStmt write_runs = {
 	"       run_after = u.run_after,"
 	"       worker = CASE WHEN u.status = 'running' THEN e.worker END"
 	"  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[],"
-	"              $6::timestamptz[]) AS u(id, status, error, context, response, run_after)"
-	" WHERE e.id = u.id",
-	6, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
-	TIMESTAMPTZARRAYOID}
+	"              $6::timestamptz[], $7::integer[])"
+	"       AS u(id, status, error, context, response, run_after, attempt)"
+	" WHERE e.id = u.id AND e.status = 'running' AND e.attempt = u.attempt"
+	"   AND e.worker = $8"
+	" RETURNING e.id",
+	8, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
+	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4OID}
 };
 
 static SavedStmt add_task = {
@@ -341,6 +353,64 @@ load_batch(int slot, List *ids)
 }
 
 /*
+ * take_in_flight
+ *		Executions whose http step finished with its row still in memory (see
+ *		http.h) continue at that step: its row is finished from the result.
+ */
+static void
+take_in_flight(List *runs, int *first_step)
+{
+	ListCell   *lc;
+	int			r = 0;
+
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+		HttpResult *res;
+		HttpSpec   *spec;
+		StepRow    *row;
+		int			i;
+
+		r++;
+		if (run->http_row != NULL ||
+			(res = execlog_http_result_of(run->id, run->attempt)) == NULL)
+			continue;
+		spec = res->spec;
+		row = palloc0(sizeof(StepRow));
+		row->position = res->position;
+		row->name = spec->name;
+		row->kind = "http";
+		row->status = "running";
+		row->started_at = spec->started_at;
+		row->input = spec->input;
+		run->rows = lappend(run->rows, row);
+		for (i = 0; i < list_length(run->steps); i++)
+			if (((StepDef *) list_nth(run->steps, i))->position >= res->position)
+				break;
+		if (i < list_length(run->steps) &&
+			((StepDef *) list_nth(run->steps, i))->position == res->position)
+		{
+			run->http_row = row;
+			run->http_index = i;
+			run->http_result = res;
+			first_step[r - 1] = i + 1;
+		}
+		else
+		{
+			/* its step was deleted meanwhile: record the answer, go on */
+			row->status = "failed";
+			row->finished_at = res->finished_at;
+			row->http_status = (int32) res->status;
+			row->error = "the step was deleted while its request was in flight";
+			run->partial = true;
+			if (run->error == NULL)
+				run->error = psprintf("step \"%s\" failed: %s", row->name, row->error);
+			first_step[r - 1] = i;
+		}
+	}
+}
+
+/*
  * load_progress
  *		Decide where each execution starts: after a pause being resumed, at
  *		the first step of the previous attempt that did not succeed (keeping
@@ -365,7 +435,11 @@ load_progress(List *runs, int *first_step)
 			arr_add(&idarr, Int64GetDatum(run->id), false);
 	}
 	if (idarr.n == 0)
-		return;					/* first_step[] is all zeroes: start at the top */
+	{
+		/* first_step[] is all zeroes: start at the top */
+		take_in_flight(runs, first_step);
+		return;
+	}
 	values[0] = arr_datum(&idarr);
 	exec_stmt(&load_rows, values, NULL);
 
@@ -489,6 +563,7 @@ load_progress(List *runs, int *first_step)
 		first_step[r++] = next;
 	}
 	SPI_freetuptable(SPI_tuptable);
+	take_in_flight(runs, first_step);
 }
 
 /* ----------
@@ -548,9 +623,20 @@ run_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *doc)
 		row->output = execlog_feedback_step(run, input);
 	else if (strcmp(def->kind, "http") == 0)
 	{
-		/* sent once the batch commits; the execution waits, still running */
-		row->input = execlog_http_prepare(run, def, input, &run->http_request);
+		/*
+		 * Sent once the batch commits; the execution waits, still running.
+		 * The row stays in memory with the request (see http.h).
+		 */
+		HttpSpec   *spec;
+
+		row->input = execlog_http_prepare(run, def, input, &spec);
 		row->status = "running";
+		row->in_flight = true;
+		spec->account_id = run->account_id;
+		spec->name = def->name;
+		spec->input = row->input;
+		spec->started_at = row->started_at;
+		run->http_request = spec;
 		run->status = "running";
 		return false;
 	}
@@ -782,17 +868,21 @@ finish_http_step(ExecRun *run)
  *		it did.  Called inside the execution's subtransaction.
  */
 static bool
-still_running(ExecRun *run)
+still_running(int slot, ExecRun *run)
 {
-	Datum		values[1];
-	char	   *status;
+	Datum		values[3];
+	bool		isnull;
+	bool		result;
 
 	values[0] = Int64GetDatum(run->id);
+	values[1] = Int32GetDatum(run->attempt);
+	values[2] = Int32GetDatum(slot);
 	if (exec_stmt(&lock_run, values, NULL) == 0)
 		return false;
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										&isnull));
 	SPI_freetuptable(SPI_tuptable);
-	return strcmp(status, "running") == 0;
+	return result;
 }
 
 /*
@@ -889,42 +979,104 @@ follow_ups(ExecRun *run)
 	}
 }
 
+/* Whether an execution's status changes: its executions row is written. */
+static bool
+run_changes(ExecRun *run)
+{
+	/* waiting for an HTTP answer with nothing else changed: keep the row */
+	return strcmp(run->status, "running") != 0 || run->context_changed ||
+		run->response != NULL;
+}
+
 /*
  * write_results
- *		Upsert every step row and update every execution, set-based.
+ *		Update every execution whose status changed and upsert every step
+ *		row, set-based; then hand the requests prepared over to the HTTP
+ *		client.  An execution found cancelled by the update is dropped.
  */
 static void
-write_results(List *runs)
+write_results(int slot, List *runs)
 {
 	static const Oid rowtypes[14] = {INT8OID, INT4OID, INT4OID, INT8OID, TEXTOID,
 		TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID,
 	INT4OID, INT4OID};
-	static const Oid runtypes[6] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
-	TIMESTAMPTZOID};
+	static const Oid runtypes[7] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+	TIMESTAMPTZOID, INT4OID};
 	ArrBuf		a[14];
-	ArrBuf		u[6];
+	ArrBuf		u[7];
 	Datum		values[14];
 	ListCell   *lc;
 	ListCell   *rc;
 	int			k;
-	int			nruns = 0;
+
+	for (k = 0; k < 7; k++)
+		arr_init(&u[k], runtypes[k], 64);
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		if (run->cancelled || !run_changes(run))
+			continue;
+		arr_add(&u[0], Int64GetDatum(run->id), false);
+		arr_text(&u[1], run->status);
+		arr_text(&u[2], run->error);
+		arr_jsonb(&u[3], run->context_changed ? run->context : NULL);
+		arr_jsonb(&u[4], run->response);
+		arr_ts(&u[5], run->run_after);
+		arr_int4(&u[6], run->attempt, false);
+	}
+	if (u[0].n > 0)
+	{
+		uint64		written;
+		uint64		i;
+
+		for (k = 0; k < 7; k++)
+			values[k] = arr_datum(&u[k]);
+		values[7] = Int32GetDatum(slot);
+		written = exec_stmt(&write_runs, values, NULL);
+		if (written < (uint64) u[0].n)
+		{
+			/* some were cancelled meanwhile: they were not locked, drop them */
+			foreach(lc, runs)
+			{
+				ExecRun    *run = (ExecRun *) lfirst(lc);
+				bool		found = false;
+
+				if (run->cancelled || !run_changes(run))
+					continue;
+				for (i = 0; i < written && !found; i++)
+				{
+					bool		isnull;
+
+					found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1,
+														&isnull)) == run->id;
+				}
+				if (!found)
+				{
+					run->cancelled = true;
+					if (run->http_result != NULL)
+						execlog_http_unconsume(run->http_result);
+				}
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
 
 	for (k = 0; k < 14; k++)
 		arr_init(&a[k], rowtypes[k], 64);
-	for (k = 0; k < 6; k++)
-		arr_init(&u[k], runtypes[k], 64);
-
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
 
 		if (run->cancelled)
 			continue;
-		nruns++;
 		foreach(rc, run->rows)
 		{
 			StepRow    *row = (StepRow *) lfirst(rc);
 
+			if (row->in_flight)
+				continue;
 			arr_add(&a[0], Int64GetDatum(run->id), false);
 			arr_int4(&a[1], run->attempt, false);
 			arr_int4(&a[2], row->position, false);
@@ -940,31 +1092,15 @@ write_results(List *runs)
 			arr_int4(&a[12], row->http_status, row->http_status == 0);
 			arr_int4(&a[13], row->reused_from, row->reused_from == 0);
 		}
-		/* waiting for an HTTP answer with nothing else changed: keep the row */
-		if (strcmp(run->status, "running") == 0 && !run->context_changed &&
-			run->response == NULL)
-			continue;
-		arr_add(&u[0], Int64GetDatum(run->id), false);
-		arr_text(&u[1], run->status);
-		arr_text(&u[2], run->error);
-		arr_jsonb(&u[3], run->context_changed ? run->context : NULL);
-		arr_jsonb(&u[4], run->response);
-		arr_ts(&u[5], run->run_after);
+		if (run->http_request != NULL)
+			execlog_http_defer(run->http_request);
 	}
-	if (nruns == 0)
-		return;
-
 	if (a[0].n > 0)
 	{
 		for (k = 0; k < 14; k++)
 			values[k] = arr_datum(&a[k]);
 		exec_stmt(&write_rows, values, NULL);
 	}
-	if (u[0].n == 0)
-		return;
-	for (k = 0; k < 6; k++)
-		values[k] = arr_datum(&u[k]);
-	exec_stmt(&write_runs, values, NULL);
 }
 
 /*
@@ -1000,21 +1136,32 @@ execlog_run_batch(int slot, List *ids)
 		if (finish_http_step(run))
 			run_execution(run, first[r]);
 		r++;
-		if (!run->cancelled && !still_running(run))
+
+		/*
+		 * Lock the execution before keeping what it wrote, or before its
+		 * follow-ups; one that wrote nothing is checked by write_results.
+		 */
+		if (!run->cancelled &&
+			(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
+			 strcmp(run->status, "failed") == 0 ||
+			 strcmp(run->status, "rejected") == 0) &&
+			!still_running(slot, run))
 			run->cancelled = true;
 		if (run->cancelled)
+		{
 			RollbackAndReleaseCurrentSubTransaction();
+			if (run->http_result != NULL)
+				execlog_http_unconsume(run->http_result);
+		}
 		else
 			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (!run->cancelled && run->http_request != NULL)
-			execlog_http_defer(run->http_request);
 
 		execlog_set_current_execution(slot, 0);
 		if (!run->cancelled)
 			follow_ups(run);
 	}
-	write_results(runs);
+	write_results(slot, runs);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

@@ -5,11 +5,14 @@
  *	  libcurl multi handle sends, and what comes back.
  *
  * An http step never runs inside the batch transaction.  The executor
- * validates it (steps_http.c), records its row as "running" and stops the
- * execution there; once the batch commits, the worker sends the request
- * through its multi handle (http_client.c) and waits on the sockets and its
- * latch together.  A finished request is continued in a later batch: its
- * row gets the result and the execution goes on with its next steps.
+ * validates it (steps_http.c) and stops the execution there, keeping the
+ * step's row in memory; once the batch commits, the worker sends the
+ * request through its multi handle (http_client.c) and waits on the sockets
+ * and its latch together.  A finished request is continued in a later
+ * batch, which writes the step's row with the result, and the execution
+ * goes on with its next steps.  A fast request therefore costs one write of
+ * its row; one still in flight after EXECLOG_HTTP_RECORD_AFTER_MS has its
+ * row written as "running" meanwhile, so that slow requests can be watched.
  *
  *	steps_http.c	validation, connections and auth, results to step rows
  *	http_client.c	multi handle, sockets, OAuth2 tokens, cancels
@@ -67,7 +70,20 @@ typedef struct HttpSpec
 	int			timeout_ms;		/* the step's timeout */
 	TimestampTz deadline;		/* the execution's time limit */
 	HttpAuth	auth;
+
+	/*
+	 * The step's row, kept in memory while the request is in flight: it is
+	 * written by the batch that records the result, or as "running" once
+	 * the request has been in flight for EXECLOG_HTTP_RECORD_AFTER_MS.
+	 */
+	int64		account_id;
+	char	   *name;
+	Jsonb	   *input;
+	TimestampTz started_at;
 } HttpSpec;
+
+/* In flight this long, an http step's row is written as "running". */
+#define EXECLOG_HTTP_RECORD_AFTER_MS 250
 
 /* The outcome of a request, turned into the step row by a later batch. */
 typedef struct HttpResult
@@ -87,6 +103,7 @@ typedef struct HttpResult
 	const char *secrets[4];		/* scrubbed from what is stored */
 	int			nsecrets;
 	bool		consumed;		/* taken by a batch */
+	HttpSpec   *spec;			/* the request, with its step row */
 } HttpResult;
 
 /* steps_http.c: in the batch transaction */
@@ -106,7 +123,10 @@ extern bool execlog_http_saturated(void);
 extern List *execlog_http_finished_ids(List *ids);
 extern HttpResult *execlog_http_result(int64 execution_id, int32 attempt,
 									   int32 position);
+extern HttpResult *execlog_http_result_of(int64 execution_id, int32 attempt);
+extern void execlog_http_unconsume(HttpResult *res);
 extern void execlog_http_check_cancels(int slot);
+extern void execlog_http_record_slow(void);
 
 /* http_policy.c */
 typedef struct HttpPolicy HttpPolicy;

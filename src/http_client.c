@@ -103,6 +103,7 @@ typedef struct HttpReq
 	bool		is_token;		/* fetches an OAuth2 token */
 	bool		in_batch;		/* handed to a batch by finished_ids */
 	bool		refreshed;		/* got a new token after a 401 */
+	bool		recorded;		/* its step row was written as "running" */
 	struct TokenEntry *token;	/* its OAuth2 token entry */
 	char	   *token_used;		/* the access token it was sent with */
 	HttpSpec	spec;			/* copied into cxt */
@@ -136,12 +137,20 @@ typedef struct TokenEntry
 	dlist_head	waiters;		/* HttpReq waiting for it */
 } TokenEntry;
 
-/* A step row to fail: its request was aborted or its result not used. */
+/*
+ * A step row to fail: its request was aborted or its result not used.  The
+ * row may not have been written yet (see http.h): keep what it needs.
+ */
 typedef struct StaleStep
 {
 	int64		execution_id;
 	int32		attempt;
 	int32		position;
+	int64		account_id;
+	char	   *name;			/* in http_cxt */
+	Jsonb	   *input;			/* in http_cxt */
+	TimestampTz started_at;
+	bool		answered;		/* the answer came, but too late */
 } StaleStep;
 
 static MemoryContext http_cxt = NULL;
@@ -164,9 +173,12 @@ static int	n_idle_easy = 0;
 static uint32 cancels_seen = 0;
 static SPIPlanPtr gone_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
+static SPIPlanPtr slow_plan = NULL;
 
 static void start_transfer(HttpReq *req);
 static void token_wait(HttpReq *req);
+static void fail_stale(void);
+static long record_due_ms(TimestampTz now);
 
 /* ----------
  * Small helpers
@@ -548,7 +560,10 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 	c->auth.client_id = cxt_strdup(req->cxt, spec->auth.client_id);
 	c->auth.client_secret = cxt_strdup(req->cxt, spec->auth.client_secret);
 	c->auth.scope = cxt_strdup(req->cxt, spec->auth.scope);
+	c->name = cxt_strdup(req->cxt, spec->name);
+	c->input = spec->input ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(spec->input)) : NULL;
 	MemoryContextSwitchTo(old);
+	req->result.spec = c;
 
 	req->result.execution_id = spec->execution_id;
 	req->result.attempt = spec->attempt;
@@ -1271,19 +1286,30 @@ submit(HttpReq *req)
 	start_transfer(req);
 }
 
+/* Remember the step row of a request to fail (req is freed next). */
 static void
-stale_add(int64 id, int32 attempt, int32 position)
+stale_add(HttpReq *req, bool answered)
 {
+	StaleStep  *st;
+	HttpSpec   *spec = &req->spec;
+
 	if (n_stale == cap_stale)
 	{
 		cap_stale = Max(cap_stale * 2, 16);
 		stale = stale ? repalloc(stale, sizeof(StaleStep) * cap_stale) :
 			MemoryContextAlloc(http_cxt, sizeof(StaleStep) * cap_stale);
 	}
-	stale[n_stale].execution_id = id;
-	stale[n_stale].attempt = attempt;
-	stale[n_stale].position = position;
-	n_stale++;
+	st = &stale[n_stale++];
+	st->execution_id = req->result.execution_id;
+	st->attempt = req->result.attempt;
+	st->position = req->result.position;
+	st->account_id = spec->account_id;
+	st->name = cxt_strdup(http_cxt, spec->name ? spec->name : "");
+	st->input = spec->input ? (Jsonb *) MemoryContextAlloc(http_cxt, VARSIZE(spec->input)) : NULL;
+	if (st->input)
+		memcpy(st->input, spec->input, VARSIZE(spec->input));
+	st->started_at = spec->started_at;
+	st->answered = answered;
 }
 
 /*
@@ -1304,7 +1330,7 @@ execlog_http_batch_done(void)
 		if (!req->in_batch)
 			continue;
 		if (!req->result.consumed)
-			stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+			stale_add(req, true);
 		list_remove_req(req);
 		free_req(req);
 	}
@@ -1366,6 +1392,42 @@ execlog_http_result(int64 execution_id, int32 attempt, int32 position)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * execlog_http_result_of
+ *		The result of the request of an execution's attempt whose step row
+ *		was not written yet (see http.h), for the batch continuing it; NULL
+ *		when there is none.
+ */
+HttpResult *
+execlog_http_result_of(int64 execution_id, int32 attempt)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		if (req->in_batch && !req->result.consumed && !req->recorded &&
+			req->result.execution_id == execution_id && req->result.attempt == attempt)
+		{
+			req->result.consumed = true;
+			return &req->result;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * execlog_http_unconsume
+ *		The batch could not use this result after all (its execution was
+ *		cancelled meanwhile): its step row is failed after the batch.
+ */
+void
+execlog_http_unconsume(HttpResult *res)
+{
+	res->consumed = false;
 }
 
 /*
@@ -1441,6 +1503,13 @@ execlog_http_wait_ms(long max_ms)
 			return 0;
 		wait = MAX_WAIT_IN_FLIGHT_MS;
 	}
+	/* a slow request's row is due to be written as "running" */
+	{
+		long		rec = record_due_ms(now);
+
+		if (rec >= 0 && rec < wait)
+			wait = rec;
+	}
 	dlist_foreach(iter, &pools)
 	{
 		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
@@ -1472,7 +1541,7 @@ abort_requests_of(int64 execution_id)
 
 		if (req->is_token || req->result.execution_id != execution_id)
 			continue;
-		stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+		stale_add(req, false);
 		list_remove_req(req);
 		free_req(req);
 	}
@@ -1487,7 +1556,7 @@ abort_requests_of(int64 execution_id)
 
 			if (req->result.execution_id != execution_id)
 				continue;
-			stale_add(req->result.execution_id, req->result.attempt, req->result.position);
+			stale_add(req, false);
 			list_remove_req(req);
 			free_req(req);
 		}
@@ -1585,42 +1654,209 @@ execlog_http_check_cancels(int slot)
 	cancels_seen = seen;
 
 	if (n_stale > 0)
+		fail_stale();
+}
+
+/* Columns of the step rows written by this file (stale and slow ones). */
+#define ROW_COLS 8
+
+/* The step rows being written, column by column (see rows_init). */
+static Datum *row_vals[ROW_COLS];
+static bool *row_nulls[ROW_COLS];
+
+static void
+rows_init(int n)
+{
+	int			k;
+
+	for (k = 0; k < ROW_COLS; k++)
 	{
-		Datum	   *ids = palloc(sizeof(Datum) * n_stale);
-		Datum	   *attempts = palloc(sizeof(Datum) * n_stale);
-		Datum	   *positions = palloc(sizeof(Datum) * n_stale);
-		int			i;
-
-		for (i = 0; i < n_stale; i++)
-		{
-			ids[i] = Int64GetDatum(stale[i].execution_id);
-			attempts[i] = Int32GetDatum(stale[i].attempt);
-			positions[i] = Int32GetDatum(stale[i].position);
-		}
-		if (stale_plan == NULL)
-		{
-			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
-
-			stale_plan = execlog_keyed_prepare("UPDATE execlog.execution_steps s"
-								   "   SET status = 'failed', finished_at = pg_catalog.now(),"
-								   "       error = CASE WHEN e.attempt = u.attempt"
-								   "                    THEN 'request aborted: the execution is '"
-								   "                         || e.status::text || ', no longer running'"
-								   "                    ELSE 'request aborted: a new attempt started' END"
-								   "  FROM unnest($1, $2, $3) AS u(id, attempt, position),"
-								   "       execlog.executions e"
-								   " WHERE s.execution_id = u.id AND s.attempt = u.attempt"
-								   "   AND s.position = u.position AND s.status = 'running'"
-								   "   AND e.id = u.id"
-								   "   AND (e.status <> 'running' OR e.attempt <> u.attempt)",
-								   3, types);
-		}
-		values[0] = array_of(ids, n_stale, INT8OID);
-		values[1] = array_of(attempts, n_stale, INT4OID);
-		values[2] = array_of(positions, n_stale, INT4OID);
-		execlog_keyed_plan(stale_plan);
-		if (SPI_execute_plan(stale_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record aborted requests");
-		n_stale = 0;
+		row_vals[k] = palloc(sizeof(Datum) * Max(n, 1));
+		row_nulls[k] = palloc0(sizeof(bool) * Max(n, 1));
 	}
+}
+
+static void
+rows_set(int i, int64 id, int32 attempt, int32 position, int64 account_id,
+		 const char *name, Jsonb *input, TimestampTz started_at, bool answered)
+{
+	row_vals[0][i] = Int64GetDatum(id);
+	row_vals[1][i] = Int32GetDatum(attempt);
+	row_vals[2][i] = Int32GetDatum(position);
+	row_vals[3][i] = Int64GetDatum(account_id);
+	row_vals[4][i] = CStringGetTextDatum(name ? name : "");
+	row_vals[5][i] = input ? JsonbPGetDatum(input) : (Datum) 0;
+	row_nulls[5][i] = input == NULL;
+	row_vals[6][i] = TimestampTzGetDatum(started_at);
+	row_vals[7][i] = BoolGetDatum(answered);
+}
+
+/* Run a statement on the rows set so far: $1..$8 are their columns. */
+static void
+rows_run(SPIPlanPtr plan, int n, int expect)
+{
+	static const Oid elem[ROW_COLS] = {INT8OID, INT4OID, INT4OID, INT8OID, TEXTOID,
+	JSONBOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[ROW_COLS];
+	int			k;
+
+	for (k = 0; k < ROW_COLS; k++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+
+		get_typlenbyvalalign(elem[k], &typlen, &typbyval, &typalign);
+		values[k] = PointerGetDatum(construct_md_array(row_vals[k], row_nulls[k], 1, dims, lbs,
+													   elem[k], typlen, typbyval, typalign));
+	}
+	execlog_keyed_plan(plan);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != expect)
+		elog(ERROR, "could not record the step rows of requests");
+}
+
+#define ROW_ARGS \
+	"unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::text[]," \
+	"       $6::jsonb[], $7::timestamptz[], $8::boolean[])" \
+	" AS u(id, attempt, position, account_id, name, input, started_at, answered)"
+
+static const Oid row_types[ROW_COLS] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
+
+/*
+ * fail_stale
+ *		Fail the step rows of aborted requests and of answers that came too
+ *		late (their executions stopped running), writing the rows that were
+ *		still kept in memory.
+ */
+static void
+fail_stale(void)
+{
+	int			i;
+
+	if (stale_plan == NULL)
+		stale_plan = execlog_keyed_prepare(
+						"INSERT INTO execlog.execution_steps AS s"
+						"  (execution_id, attempt, position, account_id, name, kind, status,"
+						"   started_at, finished_at, input, error)"
+						" SELECT u.id, u.attempt, u.position, u.account_id, u.name, 'http', 'failed',"
+						"        u.started_at, pg_catalog.now(), u.input,"
+						"        CASE WHEN e.attempt <> u.attempt"
+						"             THEN 'request aborted: a new attempt started'"
+						"             WHEN u.answered"
+						"             THEN 'answer discarded: the execution is '"
+						"                  || e.status::text || ', no longer running'"
+						"             ELSE 'request aborted: the execution is '"
+						"                  || e.status::text || ', no longer running' END"
+						"   FROM " ROW_ARGS
+						"   JOIN execlog.executions e ON e.id = u.id"
+						"  WHERE e.status <> 'running' OR e.attempt <> u.attempt"
+						" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
+						"   SET status = 'failed', finished_at = excluded.finished_at,"
+						"       error = excluded.error"
+						" WHERE s.status = 'running'",
+						ROW_COLS, (Oid *) row_types);
+	rows_init(n_stale);
+	for (i = 0; i < n_stale; i++)
+		rows_set(i, stale[i].execution_id, stale[i].attempt, stale[i].position,
+				 stale[i].account_id, stale[i].name, stale[i].input,
+				 stale[i].started_at, stale[i].answered);
+	rows_run(stale_plan, n_stale, SPI_OK_INSERT);
+	for (i = 0; i < n_stale; i++)
+	{
+		pfree(stale[i].name);
+		if (stale[i].input)
+			pfree(stale[i].input);
+	}
+	n_stale = 0;
+}
+
+/* Whether a request in flight has its row to write as "running" by now. */
+static bool
+slow_unrecorded(HttpReq *req, TimestampTz now)
+{
+	return !req->is_token && !req->recorded &&
+		TimestampDifferenceExceeds(req->spec.started_at, now, EXECLOG_HTTP_RECORD_AFTER_MS);
+}
+
+/* Run body for every request in flight (running, or waiting for a token). */
+#define FOREACH_IN_FLIGHT(req, body) \
+	do { \
+		dlist_iter	fi_; \
+		dlist_iter	ft_; \
+		dlist_foreach(fi_, &running) \
+		{ \
+			HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
+			body; \
+		} \
+		dlist_foreach(ft_, &tokens) \
+		{ \
+			dlist_foreach(fi_, &dlist_container(TokenEntry, node, ft_.cur)->waiters) \
+			{ \
+				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
+				body; \
+			} \
+		} \
+	} while (0)
+
+/*
+ * execlog_http_record_slow
+ *		Inside a worker transaction: write the step rows of requests in
+ *		flight for EXECLOG_HTTP_RECORD_AFTER_MS or more as "running", so
+ *		that step_log shows what a slow request sent while it waits.
+ */
+void
+execlog_http_record_slow(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			n = 0;
+
+	FOREACH_IN_FLIGHT(req, if (slow_unrecorded(req, now)) n++);
+	if (n == 0)
+		return;
+	if (slow_plan == NULL)
+		slow_plan = execlog_keyed_prepare(
+						"INSERT INTO execlog.execution_steps"
+						"  (execution_id, attempt, position, account_id, name, kind, status,"
+						"   started_at, input)"
+						" SELECT u.id, u.attempt, u.position, u.account_id, u.name, 'http', 'running',"
+						"        u.started_at, u.input"
+						"   FROM " ROW_ARGS
+						"   JOIN execlog.executions e ON e.id = u.id"
+						"  WHERE e.status = 'running' AND e.attempt = u.attempt"
+						" ON CONFLICT (execution_id, attempt, position) DO NOTHING",
+						ROW_COLS, (Oid *) row_types);
+	rows_init(n);
+	n = 0;
+	FOREACH_IN_FLIGHT(req,
+					  if (slow_unrecorded(req, now))
+					  {
+						  rows_set(n++, req->result.execution_id, req->result.attempt,
+								   req->result.position, req->spec.account_id, req->spec.name,
+								   req->spec.input, req->spec.started_at, false);
+						  req->recorded = true;
+					  });
+	rows_run(slow_plan, n, SPI_OK_INSERT);
+}
+
+/*
+ * record_due_ms
+ *		Milliseconds until the next request in flight has its row to write
+ *		(0: now); -1 when none.
+ */
+static long
+record_due_ms(TimestampTz now)
+{
+	TimestampTz first = 0;
+
+	FOREACH_IN_FLIGHT(req,
+					  if (!req->is_token && !req->recorded &&
+						  (first == 0 || req->spec.started_at < first))
+					  first = req->spec.started_at);
+	if (first == 0)
+		return -1;
+	first += (TimestampTz) EXECLOG_HTTP_RECORD_AFTER_MS * 1000;
+	return first <= now ? 0 : (long) ((first - now + 999) / 1000);
 }

@@ -174,10 +174,19 @@ static SavedStmt prune_stmt = {
 #define PRUNE_INTERVAL_MS 60000
 
 static SavedStmt next_due_stmt = {
-	"SELECT (extract(epoch FROM min(run_after) - pg_catalog.clock_timestamp()) * 1000)::bigint"
-	"  FROM execlog.executions WHERE run_after IS NOT NULL",
+	"SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL",
 	0, {0}, NULL, true
 };
+
+/*
+ * While busy, a worker looks for due work when the earliest due time it
+ * knows of has come, and at least this often (others may have set earlier
+ * ones meanwhile); when idle, at every pass.
+ */
+#define DUE_RECHECK_MS 1000
+
+static TimestampTz next_due_at = 0;		/* 0: nothing due */
+static TimestampTz due_checked_at = 0;
 
 static uint64
 worker_stmt(SavedStmt *stmt, Datum *values)
@@ -262,22 +271,31 @@ claim(int slot)
 }
 
 /*
- * next_sleep_ms
- *		How long to sleep before something becomes due.
+ * look_next_due
+ *		Note when something becomes due next.
  */
-static long
-next_sleep_ms(void)
+static void
+look_next_due(TimestampTz now)
 {
 	bool		isnull;
 	Datum		d;
-	int64		ms;
 
 	worker_stmt(&next_due_stmt, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
-	if (isnull)
+	next_due_at = isnull ? 0 : DatumGetTimestampTz(d);
+	due_checked_at = now;
+}
+
+/* How long to sleep before something becomes due. */
+static long
+next_sleep_ms(TimestampTz now)
+{
+	int64		ms;
+
+	if (next_due_at == 0)
 		return MAX_SLEEP_MS;
-	ms = DatumGetInt64(d);
+	ms = (next_due_at - now) / 1000;
 	if (ms < 1)
 		return 1;
 	return (long) Min(ms + 1, MAX_SLEEP_MS);
@@ -315,6 +333,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	List	   *ids;
 	bool		saturated;
 	uint64		due = 0;
+	TimestampTz now;
+	bool		look_due;
 
 	begin_tx("execlog: claiming");
 	if (!OidIsValid(get_extension_oid("execlog", true)))
@@ -346,14 +366,24 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		}
 	}
 
-	values[0] = Int32GetDatum(execlog_batch_size);
-	due += worker_stmt(&due_pauses, values);
-	due += worker_stmt(&due_retries, values);
+	now = GetCurrentTimestamp();
+	look_due = (next_due_at != 0 && next_due_at <= now) ||
+		TimestampDifferenceExceeds(due_checked_at, now, DUE_RECHECK_MS);
+	if (look_due)
+	{
+		values[0] = Int32GetDatum(execlog_batch_size);
+		due += worker_stmt(&due_pauses, values);
+		due += worker_stmt(&due_retries, values);
+	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
 	ids = saturated ? NIL : claim(slot);
 	execlog_http_check_cancels(slot);
-	*sleep_ms = next_sleep_ms();
+	execlog_http_record_slow();
+	/* the due time matters when the worker may sleep next */
+	if (look_due || (ids == NIL && !saturated))
+		look_next_due(now);
+	*sleep_ms = next_sleep_ms(now);
 	end_tx();
 	MemoryContextSwitchTo(loop_cxt);
 

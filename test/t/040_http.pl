@@ -397,8 +397,9 @@ set_policy('', '');
 my $slow = http_automation(qq{{"url": "$base/sleep?s=60", "timeout": "2 minutes"}});
 $id = start($slow);
 my $key = "execlog-$id-1";
-$node->poll_query_until('postgres', "SELECT status = 'running' FROM execlog.execution_steps WHERE execution_id = $id")
-  or die;
+ok($node->poll_query_until('postgres', "SELECT status = 'running' FROM execlog.execution_steps WHERE execution_id = $id"),
+	'a slow request shows as a running step');
+is(step($id, 1, "input ->> 'url'"), "$base/sleep?s=60", 'a running step shows what was sent');
 wait_until(sub { (server_stats()->{sleep}{$key} // '') eq 'sleeping' }) or die 'request not seen';
 sql("SELECT execlog.cancel($id)");
 ok(wait_until(sub { (server_stats()->{sleep}{$key} // '') eq 'aborted' }),
@@ -407,6 +408,20 @@ is(execution($id, 'status'), 'cancelled', 'cancel: execution cancelled');
 $node->poll_query_until('postgres', "SELECT status = 'failed' FROM execlog.execution_steps WHERE execution_id = $id")
   or die;
 like(step($id, 1, 'error'), qr/^request aborted: the execution is cancelled/, 'cancel: step row says why');
+
+# a cancel that comes before the row of the request in flight was written
+# (EXECLOG_HTTP_RECORD_AFTER_MS) writes it as failed, with what was sent
+$id = start($slow);
+$key = "execlog-$id-1";
+wait_until(sub { (server_stats()->{sleep}{$key} // '') eq 'sleeping' }) or die 'request not seen';
+sql("SELECT execlog.cancel($id)");
+$node->poll_query_until('postgres', "SELECT status = 'failed' FROM execlog.execution_steps WHERE execution_id = $id")
+  or die;
+like(step($id, 1, 'error'), qr/^request aborted: the execution is cancelled/,
+	'quick cancel: step row failed and says why');
+is(step($id, 1, "input ->> 'url'"), "$base/sleep?s=60", 'quick cancel: step row keeps what was sent');
+ok(wait_until(sub { (server_stats()->{sleep}{$key} // '') eq 'aborted' }),
+	'quick cancel: the server sees the request aborted');
 
 $id = run(http_automation(qq{{"url": "$base/sleep?s=60", "timeout": "2 minutes"}}, time_limit => '2 seconds'));
 is(execution($id, 'status'), 'rejected', 'time limit: execution rejected');
