@@ -112,6 +112,7 @@ extern Jsonb *execlog_jsonb_get(Jsonb *obj, const char *key);
 extern char *execlog_jsonb_get_text(Jsonb *obj, const char *key);
 extern Jsonb *execlog_jsonb_object(int n, const char **keys, Jsonb **vals);
 extern Jsonb *execlog_jsonb_string(const char *s);
+extern Jsonb *execlog_jsonb_int(int64 i);
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);

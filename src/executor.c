@@ -84,25 +84,36 @@ static SavedStmt lock_run = {
 	3, {INT8OID, INT4OID, INT4OID}
 };
 
-static SavedStmt write_rows = {
-	"INSERT INTO execlog.execution_steps AS s"
-	"  (execution_id, attempt, position, account_id, name, kind, status, started_at,"
-	"   finished_at, input, output, error, http_status, reused_from)"
-	" SELECT r.execution_id, r.attempt, r.position, r.account_id, r.name, r.kind,"
-	"        r.status::execlog.step_status, r.started_at, r.finished_at, r.input, r.output,"
-	"        r.error, r.http_status, r.reused_from"
-	"   FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::text[],"
-	"               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],"
-	"               $10::jsonb[], $11::jsonb[], $12::text[], $13::integer[], $14::integer[])"
-	"        AS r(execution_id, attempt, position, account_id, name, kind, status, started_at,"
+/*
+ * Step rows: executions without earlier rows of this attempt (see
+ * has_history) get theirs inserted, the others upserted.
+ */
+#define STEP_ROWS_INSERT \
+	"INSERT INTO execlog.execution_steps AS s" \
+	"  (execution_id, attempt, position, account_id, name, kind, status, started_at," \
+	"   finished_at, input, output, error, http_status, reused_from)" \
+	" SELECT r.execution_id, r.attempt, r.position, r.account_id, r.name, r.kind," \
+	"        r.status::execlog.step_status, r.started_at, r.finished_at, r.input, r.output," \
+	"        r.error, r.http_status, r.reused_from" \
+	"   FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::text[]," \
+	"               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[]," \
+	"               $10::jsonb[], $11::jsonb[], $12::text[], $13::integer[], $14::integer[])" \
+	"        AS r(execution_id, attempt, position, account_id, name, kind, status, started_at," \
 	"             finished_at, input, output, error, http_status, reused_from)"
+#define STEP_ROWS_TYPES \
+	{INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, \
+	TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, \
+	JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
+
+static SavedStmt insert_rows = {STEP_ROWS_INSERT, 14, STEP_ROWS_TYPES};
+
+static SavedStmt write_rows = {
+	STEP_ROWS_INSERT
 	" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
 	"   SET status = excluded.status, finished_at = excluded.finished_at,"
 	"       output = excluded.output, error = excluded.error,"
 	"       http_status = excluded.http_status",
-	14, {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
+	14, STEP_ROWS_TYPES
 };
 
 /*
@@ -990,7 +1001,7 @@ run_changes(ExecRun *run)
 
 /*
  * write_results
- *		Update every execution whose status changed and upsert every step
+ *		Update every execution whose status changed and write every step
  *		row, set-based; then hand the requests prepared over to the HTTP
  *		client.  An execution found cancelled by the update is dropped.
  */
@@ -1002,7 +1013,8 @@ write_results(int slot, List *runs)
 	INT4OID, INT4OID};
 	static const Oid runtypes[7] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
 	TIMESTAMPTZOID, INT4OID};
-	ArrBuf		a[14];
+	ArrBuf		fresh[14];		/* rows of executions without history: inserted */
+	ArrBuf		known[14];		/* the others: upserted */
 	ArrBuf		u[7];
 	Datum		values[14];
 	ListCell   *lc;
@@ -1064,10 +1076,14 @@ write_results(int slot, List *runs)
 	}
 
 	for (k = 0; k < 14; k++)
-		arr_init(&a[k], rowtypes[k], 64);
+	{
+		arr_init(&fresh[k], rowtypes[k], 64);
+		arr_init(&known[k], rowtypes[k], 64);
+	}
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
+		ArrBuf	   *a = run->has_history ? known : fresh;
 
 		if (run->cancelled)
 			continue;
@@ -1095,10 +1111,16 @@ write_results(int slot, List *runs)
 		if (run->http_request != NULL)
 			execlog_http_defer(run->http_request);
 	}
-	if (a[0].n > 0)
+	if (fresh[0].n > 0)
 	{
 		for (k = 0; k < 14; k++)
-			values[k] = arr_datum(&a[k]);
+			values[k] = arr_datum(&fresh[k]);
+		exec_stmt(&insert_rows, values, NULL);
+	}
+	if (known[0].n > 0)
+	{
+		for (k = 0; k < 14; k++)
+			values[k] = arr_datum(&known[k]);
 		exec_stmt(&write_rows, values, NULL);
 	}
 }

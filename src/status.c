@@ -35,8 +35,10 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(execlog_executions_guard);
@@ -168,19 +170,53 @@ edit_set(RowEdit *e, int attnum, Datum value, bool isnull)
 }
 
 /*
+ * The OIDs of the execlog.status labels, looked up once per enum type (a
+ * new one when the extension is created again).
+ */
+static Oid	status_enum_type = InvalidOid;
+static Oid	status_oids[ES_COUNT];
+
+/* Forget the labels when any type changes (dropped, created again). */
+static void
+status_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	status_enum_type = InvalidOid;
+}
+
+static void
+status_lookup(Oid enumtype)
+{
+	static bool registered = false;
+	int			i;
+
+	if (enumtype == status_enum_type)
+		return;
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(TYPEOID, status_forget, (Datum) 0);
+		registered = true;
+	}
+	for (i = 0; i < ES_COUNT; i++)
+		status_oids[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
+															  CStringGetDatum(status_names[i]),
+															  ObjectIdGetDatum(enumtype)));
+	status_enum_type = enumtype;
+}
+
+/*
  * status_of
  *		Map an execlog.status enum datum to ExecStatus.
  */
 static ExecStatus
-status_of(Datum d)
+status_of(Oid enumtype, Datum d)
 {
-	char	   *label = DatumGetCString(DirectFunctionCall1(enum_out, d));
 	int			i;
 
+	status_lookup(enumtype);
 	for (i = 0; i < ES_COUNT; i++)
-		if (strcmp(label, status_names[i]) == 0)
+		if (status_oids[i] == DatumGetObjectId(d))
 			return (ExecStatus) i;
-	elog(ERROR, "unrecognized execution status \"%s\"", label);
+	elog(ERROR, "unrecognized execution status %u", DatumGetObjectId(d));
 	return ES_PENDING;			/* keep compiler quiet */
 }
 
@@ -191,8 +227,8 @@ status_of(Datum d)
 static Datum
 status_datum(Oid enumtype, ExecStatus s)
 {
-	return DirectFunctionCall2(enum_in, CStringGetDatum(status_names[s]),
-							   ObjectIdGetDatum(enumtype));
+	status_lookup(enumtype);
+	return ObjectIdGetDatum(status_oids[s]);
 }
 
 static int64
@@ -330,7 +366,7 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 	(void) heap_getattr(tup, a->status, desc, &isnull);
 	if (!isnull)
 	{
-		ExecStatus	s = status_of(heap_getattr(tup, a->status, desc, &isnull));
+		ExecStatus	s = status_of(status_type, heap_getattr(tup, a->status, desc, &isnull));
 
 		if (s != ES_PENDING && s != ES_QUEUED)
 			ereport(ERROR,
@@ -470,7 +506,8 @@ guard_update(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
 {
 	bool		isnull;
 	int64		id = get_int8(oldtup, desc, a->id, &isnull);
-	ExecStatus	from = status_of(heap_getattr(oldtup, a->status, desc, &isnull));
+	Oid			status_type = TupleDescAttr(desc, a->status - 1)->atttypid;
+	ExecStatus	from = status_of(status_type, heap_getattr(oldtup, a->status, desc, &isnull));
 	ExecStatus	to;
 	int32		old_attempt = get_int4(oldtup, desc, a->attempt, &isnull);
 	int32		new_attempt = get_int4(newtup, desc, a->attempt, &isnull);
@@ -482,7 +519,7 @@ guard_update(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("status of execution %lld cannot be null", (long long) id)));
-	to = status_of(heap_getattr(newtup, a->status, desc, &isnull));
+	to = status_of(status_type, heap_getattr(newtup, a->status, desc, &isnull));
 
 	immutable_check(oldtup, newtup, desc, a, id);
 

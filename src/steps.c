@@ -143,8 +143,9 @@ execlog_jsonb_object(int n, const char **keys, Jsonb **vals)
 	return JsonbValueToJsonb(res);
 }
 
-static Jsonb *
-jsonb_from_int8(int64 i)
+/* A jsonb number. */
+Jsonb *
+execlog_jsonb_int(int64 i)
 {
 	JsonbValue	v;
 
@@ -187,8 +188,8 @@ execlog_document(ExecRun *run)
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	steps = JsonbValueToJsonb(res);
 
-	evals[0] = jsonb_from_int8(run->attempt);
-	evals[1] = jsonb_from_int8(run->id);
+	evals[0] = execlog_jsonb_int(run->attempt);
+	evals[1] = execlog_jsonb_int(run->id);
 
 	vals[0] = run->context;
 	vals[1] = execlog_jsonb_object(2, ekeys, evals);
@@ -212,13 +213,21 @@ call_jsonpath(PGFunction fn, Jsonb *doc, Datum path, bool *isnull)
 {
 	LOCAL_FCINFO(fcinfo, 4);
 	Datum		result;
+	static Jsonb *no_vars = NULL;
 
+	if (no_vars == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		no_vars = execlog_jsonb_from_cstring("{}");
+		MemoryContextSwitchTo(old);
+	}
 	InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(doc);
 	fcinfo->args[0].isnull = false;
 	fcinfo->args[1].value = path;
 	fcinfo->args[1].isnull = false;
-	fcinfo->args[2].value = JsonbPGetDatum(execlog_jsonb_from_cstring("{}"));
+	fcinfo->args[2].value = JsonbPGetDatum(no_vars);
 	fcinfo->args[2].isnull = false;
 	fcinfo->args[3].value = BoolGetDatum(false);
 	fcinfo->args[3].isnull = false;

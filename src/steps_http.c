@@ -895,12 +895,6 @@ try_json(const char *text)
 }
 
 static Jsonb *
-jsonb_int(int64 i)
-{
-	return execlog_jsonb_from_cstring(psprintf(INT64_FORMAT, i));
-}
-
-static Jsonb *
 base64_jsonb(const char *data, size_t len)
 {
 	int			cap = pg_b64_enc_len((int) len) + 1;
@@ -953,11 +947,11 @@ body_jsonb(HttpResult *res, const char *content_type)
 		keys[0] = TRUNCATED_KEY;
 		vals[0] = execlog_jsonb_from_cstring("true");
 		keys[1] = "bytes";
-		vals[1] = jsonb_int((int64) res->body_total);
+		vals[1] = execlog_jsonb_int((int64) res->body_total);
 		if (text != NULL)
 		{
 			keys[2] = "bytes_kept";
-			vals[2] = jsonb_int((int64) strlen(text));
+			vals[2] = execlog_jsonb_int((int64) strlen(text));
 			keys[3] = "text";
 			vals[3] = execlog_jsonb_string(text);
 			return execlog_jsonb_object(4, keys, vals);
@@ -965,7 +959,7 @@ body_jsonb(HttpResult *res, const char *content_type)
 		/* base64 grows by a third: keep the stored size within the limit */
 		len = Min(len, (size_t) execlog_max_payload_bytes / 4 * 3);
 		keys[2] = "bytes_kept";
-		vals[2] = jsonb_int((int64) len);
+		vals[2] = execlog_jsonb_int((int64) len);
 		keys[3] = "encoding";
 		vals[3] = execlog_jsonb_string("base64");
 		keys[4] = "data";
@@ -1075,7 +1069,7 @@ execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row, HttpResult *res)
 	row->http_status = (int32) res->status;
 	vals[0] = body_jsonb(res, header_value(headers, "content-type"));
 	vals[1] = headers_jsonb(headers);
-	vals[2] = jsonb_int(res->status);
+	vals[2] = execlog_jsonb_int(res->status);
 	row->output = execlog_jsonb_object(3, keys, vals);
 
 	if (expected_status(row->input, def, res->status))
