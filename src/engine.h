@@ -113,6 +113,9 @@ extern char *execlog_jsonb_get_text(Jsonb *obj, const char *key);
 extern Jsonb *execlog_jsonb_object(int n, const char **keys, Jsonb **vals);
 extern Jsonb *execlog_jsonb_string(const char *s);
 extern Jsonb *execlog_jsonb_int(int64 i);
+extern void execlog_jsonb_push_key(JsonbParseState **state, const char *key);
+extern void execlog_jsonb_push_value(JsonbParseState **state, JsonbIteratorToken tok,
+									 Jsonb *val);
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);

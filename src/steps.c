@@ -96,8 +96,8 @@ execlog_jsonb_string(const char *s)
 }
 
 /* Push a jsonb (scalar or container) as a value into a parse state. */
-static void
-push_jsonb_value(JsonbParseState **state, JsonbIteratorToken tok, Jsonb *val)
+void
+execlog_jsonb_push_value(JsonbParseState **state, JsonbIteratorToken tok, Jsonb *val)
 {
 	JsonbValue	v;
 
@@ -120,6 +120,29 @@ push_jsonb_value(JsonbParseState **state, JsonbIteratorToken tok, Jsonb *val)
 	}
 }
 
+/* Push an object key. */
+void
+execlog_jsonb_push_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/* Push a number as an object value. */
+static void
+push_int(JsonbParseState **state, int64 i)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(i);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
 /* Build {"keys[0]": vals[0], ...}; a NULL value becomes JSON null. */
 Jsonb *
 execlog_jsonb_object(int n, const char **keys, Jsonb **vals)
@@ -137,7 +160,7 @@ execlog_jsonb_object(int n, const char **keys, Jsonb **vals)
 		k.val.string.val = (char *) keys[i];
 		k.val.string.len = strlen(keys[i]);
 		pushJsonbValue(&state, WJB_KEY, &k);
-		push_jsonb_value(&state, WJB_VALUE, vals[i]);
+		execlog_jsonb_push_value(&state, WJB_VALUE, vals[i]);
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
@@ -150,7 +173,7 @@ execlog_jsonb_int(int64 i)
 	JsonbValue	v;
 
 	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(i)));
+	v.val.numeric = int64_to_numeric(i);
 	return JsonbValueToJsonb(&v);
 }
 
@@ -162,41 +185,37 @@ Jsonb *
 execlog_document(ExecRun *run)
 {
 	JsonbParseState *state = NULL;
-	JsonbValue *res;
 	ListCell   *lc;
-	Jsonb	   *steps;
-	const char *ekeys[2] = {"attempt", "id"};
-	Jsonb	   *evals[2];
-	const char *keys[5] = {"context", "execution", "payload", "resume", "steps"};
-	Jsonb	   *vals[5];
 
+	/* one parse state: each part is read once and the whole written once */
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	execlog_jsonb_push_key(&state, "context");
+	execlog_jsonb_push_value(&state, WJB_VALUE, run->context);
+	execlog_jsonb_push_key(&state, "execution");
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	execlog_jsonb_push_key(&state, "attempt");
+	push_int(&state, run->attempt);
+	execlog_jsonb_push_key(&state, "id");
+	push_int(&state, run->id);
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	execlog_jsonb_push_key(&state, "payload");
+	execlog_jsonb_push_value(&state, WJB_VALUE, run->payload);
+	execlog_jsonb_push_key(&state, "resume");
+	execlog_jsonb_push_value(&state, WJB_VALUE, run->resume);
+	execlog_jsonb_push_key(&state, "steps");
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	foreach(lc, run->outputs)
 	{
 		StepOutput *o = (StepOutput *) lfirst(lc);
-		JsonbValue	k;
-		const char *okey[1] = {"output"};
-		Jsonb	   *oval[1];
 
-		k.type = jbvString;
-		k.val.string.val = o->name;
-		k.val.string.len = strlen(o->name);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		oval[0] = o->output;
-		push_jsonb_value(&state, WJB_VALUE, execlog_jsonb_object(1, okey, oval));
+		execlog_jsonb_push_key(&state, o->name);
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		execlog_jsonb_push_key(&state, "output");
+		execlog_jsonb_push_value(&state, WJB_VALUE, o->output);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	steps = JsonbValueToJsonb(res);
-
-	evals[0] = execlog_jsonb_int(run->attempt);
-	evals[1] = execlog_jsonb_int(run->id);
-
-	vals[0] = run->context;
-	vals[1] = execlog_jsonb_object(2, ekeys, evals);
-	vals[2] = run->payload;
-	vals[3] = run->resume;
-	vals[4] = steps;
-	return execlog_jsonb_object(5, keys, vals);
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
 /* ----------
@@ -377,7 +396,7 @@ resolve_into(JsonbParseState **state, JsonbIteratorToken tok, JsonbValue *v, Jso
 	{
 		Jsonb	   *r = resolve_string(v->val.string.val, v->val.string.len, doc);
 
-		push_jsonb_value(state, tok, r);
+		execlog_jsonb_push_value(state, tok, r);
 	}
 	else
 		pushJsonbValue(state, tok, v);

@@ -763,14 +763,13 @@ safe_text(const char *s, size_t len)
 	return copy;
 }
 
-static Jsonb *
-headers_jsonb(List *headers)
+/* Push the response headers as an object value. */
+static void
+push_headers(JsonbParseState **state, List *headers)
 {
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
 	ListCell   *lc;
 
-	res = pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
 	foreach(lc, headers)
 	{
 		RespHeader *h = (RespHeader *) lfirst(lc);
@@ -783,11 +782,10 @@ headers_jsonb(List *headers)
 		v.type = jbvString;
 		v.val.string.val = safe_text(h->value.data, h->value.len);
 		v.val.string.len = strlen(v.val.string.val);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		pushJsonbValue(&state, WJB_VALUE, &v);
+		pushJsonbValue(state, WJB_KEY, &k);
+		pushJsonbValue(state, WJB_VALUE, &v);
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
 /* Text in an encoding converted to the server's, or NULL when invalid. */
@@ -1035,8 +1033,8 @@ execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row, HttpResult *res)
 {
 	List	   *headers;
 	char	   *reason;
-	const char *keys[3] = {"body", "headers", "status"};
-	Jsonb	   *vals[3];
+	JsonbParseState *state = NULL;
+	JsonbValue	status;
 	size_t		hlen;
 	char	   *hdata;
 
@@ -1067,10 +1065,17 @@ execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row, HttpResult *res)
 	if (reason[0] == '\0')
 		reason = (char *) standard_reason(res->status);
 	row->http_status = (int32) res->status;
-	vals[0] = body_jsonb(res, header_value(headers, "content-type"));
-	vals[1] = headers_jsonb(headers);
-	vals[2] = execlog_jsonb_int(res->status);
-	row->output = execlog_jsonb_object(3, keys, vals);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	execlog_jsonb_push_key(&state, "body");
+	execlog_jsonb_push_value(&state, WJB_VALUE,
+							 body_jsonb(res, header_value(headers, "content-type")));
+	execlog_jsonb_push_key(&state, "headers");
+	push_headers(&state, headers);
+	execlog_jsonb_push_key(&state, "status");
+	status.type = jbvNumeric;
+	status.val.numeric = int64_to_numeric(res->status);
+	pushJsonbValue(&state, WJB_VALUE, &status);
+	row->output = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
 	if (expected_status(row->input, def, res->status))
 	{
