@@ -204,6 +204,38 @@ status_lookup(Oid enumtype)
 }
 
 /*
+ * The attribute numbers, looked up once per relation until its relcache
+ * entry is invalidated (ALTER TABLE, the extension created again).
+ */
+static Oid	attrs_relid = InvalidOid;
+static ExecAttrs attrs_cache;
+
+static void
+attrs_forget(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == attrs_relid)
+		attrs_relid = InvalidOid;
+}
+
+static void
+cached_attrs(Relation rel, ExecAttrs *a)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(attrs_forget, (Datum) 0);
+		registered = true;
+	}
+	if (RelationGetRelid(rel) != attrs_relid)
+	{
+		load_attrs(RelationGetDescr(rel), &attrs_cache);
+		attrs_relid = RelationGetRelid(rel);
+	}
+	*a = attrs_cache;
+}
+
+/*
  * status_of
  *		Map an execlog.status enum datum to ExecStatus.
  */
@@ -609,7 +641,7 @@ execlog_executions_guard(PG_FUNCTION_ARGS)
 				 errmsg("execlog._executions_guard() must be fired BEFORE, FOR EACH ROW")));
 
 	desc = RelationGetDescr(trigdata->tg_relation);
-	load_attrs(desc, &a);
+	cached_attrs(trigdata->tg_relation, &a);
 
 	e.natts = desc->natts;
 	e.values = palloc0(sizeof(Datum) * desc->natts);

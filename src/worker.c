@@ -128,13 +128,17 @@ static SavedStmt due_retries = {
 	1, {INT4OID}, NULL, true
 };
 
+/*
+ * Claims update the rows they locked by ctid: a locked row cannot move, and
+ * this saves looking each up again by id.
+ */
 static SavedStmt claim_stmt = {
 	"WITH c AS ("
-	"  SELECT id FROM execlog.executions"
+	"  SELECT ctid FROM execlog.executions"
 	"   WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
 	"   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $2"
-	"   FROM c WHERE e.id = c.id RETURNING e.id",
+	"   FROM c WHERE e.ctid = c.ctid RETURNING e.id",
 	2, {INT4OID, INT4OID}, NULL, true
 };
 
@@ -153,7 +157,7 @@ static SavedStmt throttle_lock_stmt = {
 
 static SavedStmt claim_queued_stmt = {
 	"WITH c AS ("
-	"  SELECT id FROM execlog.executions"
+	"  SELECT ctid FROM execlog.executions"
 	"   WHERE automation_id = $1 AND status = 'queued'"
 	"   ORDER BY id"
 	"   LIMIT greatest(0, $2 - (SELECT count(*) FROM execlog.executions"
@@ -161,7 +165,7 @@ static SavedStmt claim_queued_stmt = {
 	"                             AND status IN ('running', 'paused')))"
 	"   FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $3"
-	"   FROM c WHERE e.id = c.id RETURNING e.id",
+	"   FROM c WHERE e.ctid = c.ctid RETURNING e.id",
 	3, {INT8OID, INT4OID, INT4OID}, NULL, true
 };
 
