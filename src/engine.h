@@ -103,7 +103,7 @@ typedef struct ExecRun
 
 /* steps.c */
 extern Jsonb *execlog_document(ExecRun *run);
-extern Jsonb *execlog_resolve_config(Jsonb *config, Jsonb *doc);
+extern Jsonb *execlog_resolve_config(Jsonb *config, ExecRun *run);
 extern bool execlog_condition_holds(Datum condition, Jsonb *doc);
 extern Jsonb *execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input);
 extern Jsonb *execlog_feedback_step(ExecRun *run, Jsonb *input);

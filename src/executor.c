@@ -616,9 +616,9 @@ reject(ExecRun *run)
  *		execution stops here without an error (a pause).
  */
 static bool
-run_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *doc)
+run_step(ExecRun *run, StepDef *def, StepRow *row)
 {
-	Jsonb	   *input = execlog_resolve_config(def->config, doc);
+	Jsonb	   *input = execlog_resolve_config(def->config, run);
 
 	row->input = input;
 	if (strcmp(def->kind, "sql") == 0)
@@ -691,16 +691,14 @@ try_step(ExecRun *run, StepDef *def, StepRow *row, bool *go_on)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		Jsonb	   *doc = execlog_document(run);
-
 		if (def->condition != (Datum) 0 &&
-			!execlog_condition_holds(def->condition, doc))
+			!execlog_condition_holds(def->condition, execlog_document(run)))
 		{
 			row->status = "skipped";
 			row->started_at = 0;
 		}
 		else
-			*go_on = run_step(run, def, row, doc);
+			*go_on = run_step(run, def, row);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -905,7 +903,6 @@ static void
 follow_ups(ExecRun *run)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *doc;
 	Jsonb	   *spec;
 	Jsonb	   *task;
 	Jsonb	   *alert;
@@ -931,10 +928,9 @@ follow_ups(ExecRun *run)
 
 	if (run->on_failure == NULL)
 		return;
-	doc = execlog_document(run);
 	PG_TRY();
 	{
-		spec = execlog_resolve_config(run->on_failure, doc);
+		spec = execlog_resolve_config(run->on_failure, run);
 	}
 	PG_CATCH();
 	{

@@ -271,13 +271,111 @@ eval_path(Jsonb *doc, const char *expr)
 	return isnull ? NULL : DatumGetJsonbP(result);
 }
 
+/* What placeholders are resolved against; the document is built lazily. */
+typedef struct Resolver
+{
+	ExecRun    *run;
+	Jsonb	   *doc;			/* NULL until a placeholder needs it */
+} Resolver;
+
+static Jsonb *
+resolver_doc(Resolver *r)
+{
+	if (r->doc == NULL)
+		r->doc = execlog_document(r->run);
+	return r->doc;
+}
+
+/* Member key of an object jsonb, as a jsonb; NULL when it has none. */
+static Jsonb *
+member_of(Jsonb *obj, const char *key, int len)
+{
+	JsonbValue	v;
+
+	if (obj == NULL || JB_ROOT_IS_SCALAR(obj) || !JB_ROOT_IS_OBJECT(obj) ||
+		getKeyJsonValueFromContainer(&obj->root, key, len, &v) == NULL)
+		return NULL;
+	return JsonbValueToJsonb(&v);
+}
+
+/*
+ * simple_path
+ *		The common placeholder $.a.b.c (plain ASCII names, objects all the
+ *		way), read from the execution's parts without building the
+ *		document: the same value lax jsonpath finds.  NULL when the path is
+ *		not that simple or finds nothing there (the caller then evaluates it
+ *		against the document, for its result or its error).
+ */
+static Jsonb *
+simple_path(ExecRun *run, const char *expr)
+{
+	const char *p = expr;
+	const char *keys[16];
+	int			lens[16];
+	int			n = 0;
+	int			i = 1;
+	Jsonb	   *cur;
+
+	if (*p++ != '$')
+		return NULL;
+	while (*p == '.')
+	{
+		const char *k = ++p;
+
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_') ||
+			n == lengthof(keys))
+			return NULL;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || *p == '_')
+			p++;
+		keys[n] = k;
+		lens[n++] = p - k;
+	}
+	if (*p != '\0' || n == 0)
+		return NULL;
+
+#define KEY_IS(j, lit) (lens[j] == (int) strlen(lit) && strncmp(keys[j], lit, lens[j]) == 0)
+	if (KEY_IS(0, "payload"))
+		cur = run->payload;
+	else if (KEY_IS(0, "context"))
+		cur = run->context;
+	else if (KEY_IS(0, "resume"))
+		cur = run->resume;
+	else if (KEY_IS(0, "execution") && n == 2 && KEY_IS(1, "id"))
+		return execlog_jsonb_int(run->id);
+	else if (KEY_IS(0, "execution") && n == 2 && KEY_IS(1, "attempt"))
+		return execlog_jsonb_int(run->attempt);
+	else if (KEY_IS(0, "steps") && n >= 3 && KEY_IS(2, "output"))
+	{
+		ListCell   *lc;
+
+		/* the document keeps the last output of a name */
+		cur = NULL;
+		foreach(lc, run->outputs)
+		{
+			StepOutput *o = (StepOutput *) lfirst(lc);
+
+			if ((int) strlen(o->name) == lens[1] && strncmp(o->name, keys[1], lens[1]) == 0)
+				cur = o->output;
+		}
+		i = 3;
+	}
+	else
+		return NULL;
+#undef KEY_IS
+
+	for (; i < n && cur != NULL; i++)
+		cur = member_of(cur, keys[i], lens[i]);
+	return cur;
+}
+
 /*
  * resolve_placeholder
  *		Value of one placeholder; errors out clearly when it finds nothing
  *		or is not valid jsonpath.
  */
 static Jsonb *
-resolve_placeholder(Jsonb *doc, const char *raw)
+resolve_placeholder(Resolver *r, const char *raw)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Jsonb	   *val = NULL;
@@ -291,9 +389,12 @@ resolve_placeholder(Jsonb *doc, const char *raw)
 	while (len > 0 && (expr[len - 1] == ' ' || expr[len - 1] == '\t'))
 		expr[--len] = '\0';
 
+	val = simple_path(r->run, expr);
+	if (val != NULL)
+		return val;
 	PG_TRY();
 	{
-		val = eval_path(doc, expr);
+		val = eval_path(resolver_doc(r), expr);
 	}
 	PG_CATCH();
 	{
@@ -340,7 +441,7 @@ jsonb_as_text(Jsonb *val)
  *		is exactly one placeholder (the typed value is returned then).
  */
 static Jsonb *
-resolve_string(const char *s, int len, Jsonb *doc)
+resolve_string(const char *s, int len, Resolver *r)
 {
 	const char *open;
 	StringInfoData out;
@@ -363,7 +464,7 @@ resolve_string(const char *s, int len, Jsonb *doc)
 		char	   *inner = pnstrdup(trimmed + 2, tlen - 4);
 
 		if (strstr(inner, "{{") == NULL && strstr(inner, "}}") == NULL)
-			return resolve_placeholder(doc, inner);
+			return resolve_placeholder(r, inner);
 	}
 
 	initStringInfo(&out);
@@ -376,7 +477,7 @@ resolve_string(const char *s, int len, Jsonb *doc)
 			break;
 		appendBinaryStringInfo(&out, p, open - p);
 		expr = pnstrdup(open + 2, close - open - 2);
-		appendStringInfoString(&out, jsonb_as_text(resolve_placeholder(doc, expr)));
+		appendStringInfoString(&out, jsonb_as_text(resolve_placeholder(r, expr)));
 		p = close + 2;
 	}
 	appendBinaryStringInfo(&out, p, end - p);
@@ -389,14 +490,14 @@ resolve_string(const char *s, int len, Jsonb *doc)
  *		every string found on the way.
  */
 static void
-resolve_into(JsonbParseState **state, JsonbIteratorToken tok, JsonbValue *v, Jsonb *doc)
+resolve_into(JsonbParseState **state, JsonbIteratorToken tok, JsonbValue *v, Resolver *r)
 {
 	if (v->type == jbvString && v->val.string.len >= 4 &&
 		memchr(v->val.string.val, '{', v->val.string.len) != NULL)
 	{
-		Jsonb	   *r = resolve_string(v->val.string.val, v->val.string.len, doc);
+		Jsonb	   *val = resolve_string(v->val.string.val, v->val.string.len, r);
 
-		execlog_jsonb_push_value(state, tok, r);
+		execlog_jsonb_push_value(state, tok, val);
 	}
 	else
 		pushJsonbValue(state, tok, v);
@@ -407,8 +508,9 @@ resolve_into(JsonbParseState **state, JsonbIteratorToken tok, JsonbValue *v, Jso
  *		The config with every placeholder resolved: the step's input.
  */
 Jsonb *
-execlog_resolve_config(Jsonb *config, Jsonb *doc)
+execlog_resolve_config(Jsonb *config, ExecRun *run)
 {
+	Resolver	r = {run, NULL};
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -419,7 +521,7 @@ execlog_resolve_config(Jsonb *config, Jsonb *doc)
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
 		if (tok == WJB_VALUE || tok == WJB_ELEM)
-			resolve_into(&state, tok, &v, doc);
+			resolve_into(&state, tok, &v, &r);
 		else if (tok == WJB_KEY)
 			res = pushJsonbValue(&state, tok, &v);
 		else

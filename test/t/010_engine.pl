@@ -46,6 +46,24 @@ is(q1($node, "SELECT string_agg(coalesce(from_status::text, '-') || '>' || to_st
 like(q1($node, "SELECT by FROM execlog.transitions WHERE execution_id = $e AND to_status = 'success'"),
 	qr/^execlog worker \d$/, 'worker changes are attributed to the worker');
 
+# ---- placeholder paths: plain member paths (read without building the
+# document) and the others (jsonpath) give the same values and types
+automation($node, 'paths', steps => [
+	['rows', 'sql', '{"query": "SELECT 7 AS seven"}'],
+	['answer', 'response', '{"body": {"inner": "{{ $.payload.obj.inner }}", "arr": "{{ $.payload.arr }}", "nul": "{{ $.payload.nul }}", "lax": "{{ $.steps.rows.output.seven }}", "elem": "{{ $.payload.arr[1] }}", "attempt": "{{ $.execution.attempt }}", "ctx": "{{ $.context }}", "text": "a={{ $.payload.obj.inner }} b={{$.payload.arr}}"}}'],
+]);
+$e = q1($node, q{SELECT execlog.start('paths', '{"obj": {"inner": {"k": true}}, "arr": [1, "two"], "nul": null}')});
+ok(wait_status($node, $e, "'success'"), 'placeholder paths: execution succeeds');
+is(q1($node, "SELECT response FROM execlog.executions WHERE id = $e"),
+	'{"arr": [1, "two"], "ctx": {}, "lax": 7, "nul": null, "elem": "two", "text": "a={\"k\": true} b=[1, \"two\"]", "inner": {"k": true}, "attempt": 1}',
+	'placeholder paths: members, arrays, null, lax unwrapping and interpolation');
+automation($node, 'nopath', steps => [['answer', 'response', '{"body": "{{ $.payload.obj.missing }}"}']]);
+$e = q1($node, q{SELECT execlog.start('nopath', '{"obj": {"inner": 1}}')});
+ok(wait_status($node, $e, "'failed'"), 'placeholder paths: a missing member fails the step');
+like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"),
+	qr/placeholder "\{\{ \$\.payload\.obj\.missing \}\}" matched nothing/,
+	'placeholder paths: the error names the placeholder');
+
 # ---- on_error stop / continue
 automation($node, 'stops', run_as => "'runner'", steps => [
 	['one', 'sql', '{"query": "SELECT 1 AS x"}'],
