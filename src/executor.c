@@ -37,6 +37,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -45,28 +46,47 @@
 
 /* The executor's statements (saved plans, see execlog_run_saved). */
 
+/*
+ * A batch is loaded with two statements: its executions, then their
+ * automations with their steps (one row per step; what belongs to the
+ * automation is read once per automation, not once per execution).
+ */
 static SavedStmt load_runs = {
 	"SELECT e.id, e.automation_id, e.attempt, e.from_start, e.payload, e.context,"
-	"       e.resume, e.started_at, e.started_at + a.time_limit, a.time_limit::text,"
-	"       a.run_as::text, a.max_retries, a.auto_retries,"
-	"       (extract(epoch FROM a.retry_delay) * 1000)::bigint, a.on_failure,"
-	"       EXISTS (SELECT 1 FROM execlog.steps s"
-	"                WHERE s.automation_id = a.id AND s.kind = 'response'),"
-	"       e.account_id,"
+	"       e.resume, e.started_at, e.account_id,"
 	"       e.attempt > 1 OR EXISTS (SELECT 1 FROM execlog.execution_steps s"
 	"                                 WHERE s.execution_id = e.id AND s.attempt = e.attempt)"
-	"  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id"
+	"  FROM execlog.executions e"
 	" WHERE e.id = ANY ($1) AND e.worker = $2 AND e.status = 'running'"
 	" ORDER BY e.id",
 	2, {INT8ARRAYOID, INT4OID}
 };
 
 static SavedStmt load_steps = {
-	"SELECT automation_id, position, name, kind, config, on_error = 'continue', condition"
-	"  FROM execlog.steps WHERE automation_id = ANY ($1)"
-	" ORDER BY automation_id, position",
+	"SELECT a.id, a.time_limit, a.time_limit::text, a.run_as::text, a.max_retries,"
+	"       a.auto_retries, (extract(epoch FROM a.retry_delay) * 1000)::bigint,"
+	"       a.on_failure, s.position, s.name, s.kind, s.config,"
+	"       s.on_error = 'continue', s.condition"
+	"  FROM execlog.automations a LEFT JOIN execlog.steps s ON s.automation_id = a.id"
+	" WHERE a.id = ANY ($1)"
+	" ORDER BY a.id, s.position",
 	1, {INT8ARRAYOID}
 };
+
+/* What a batch needs of one automation. */
+typedef struct AutoDef
+{
+	int64		id;
+	Datum		time_limit;		/* interval */
+	char	   *time_limit_text;
+	char	   *run_as;
+	int32		max_retries;
+	int32		auto_retries;
+	int64		retry_delay_ms;
+	Jsonb	   *on_failure;
+	bool		has_response_step;
+	List	   *steps;			/* StepDef * */
+} AutoDef;
 
 static SavedStmt load_rows = {
 	"SELECT s.execution_id, s.attempt, s.position, s.name, s.status::text, s.output,"
@@ -285,8 +305,11 @@ load_batch(int slot, List *ids)
 {
 	ArrBuf		idarr;
 	ListCell   *lc;
+	ListCell   *ac;
 	Datum		values[2];
 	List	   *runs = NIL;
+	List	   *autos = NIL;
+	AutoDef    *au = NULL;
 	uint64		i;
 	ArrBuf		autarr;
 
@@ -313,16 +336,8 @@ load_batch(int slot, List *ids)
 		run->context = result_jsonb(tup, desc, 6);
 		run->resume = result_jsonb(tup, desc, 7);
 		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
-		run->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
-		run->time_limit_text = result_cstring(tup, desc, 10);
-		run->run_as = result_cstring(tup, desc, 11);
-		run->max_retries = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-		run->auto_retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
-		run->retry_delay_ms = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
-		run->on_failure = result_jsonb(tup, desc, 15);
-		run->has_response_step = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
-		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
-		run->has_history = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+		run->has_history = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 		runs = lappend(runs, run);
 		arr_add(&autarr, Int64GetDatum(run->automation_id), false);
 	}
@@ -330,7 +345,7 @@ load_batch(int slot, List *ids)
 	if (runs == NIL)
 		return NIL;
 
-	/* step definitions */
+	/* their automations and step definitions */
 	values[0] = arr_datum(&autarr);
 	exec_stmt(&load_steps, values, NULL);
 	for (i = 0; i < SPI_processed; i++)
@@ -339,27 +354,64 @@ load_batch(int slot, List *ids)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		automation_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		StepDef    *def = palloc0(sizeof(StepDef));
+		StepDef    *def;
 		Datum		cond;
 
-		def->position = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		def->name = result_cstring(tup, desc, 3);
-		def->kind = result_cstring(tup, desc, 4);
-		def->config = result_jsonb(tup, desc, 5);
-		def->continue_on_error = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-		cond = SPI_getbinval(tup, desc, 7, &isnull);
+		if (au == NULL || au->id != automation_id)
+		{
+			au = palloc0(sizeof(AutoDef));
+			au->id = automation_id;
+			au->time_limit = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, 16);
+			au->time_limit_text = result_cstring(tup, desc, 3);
+			au->run_as = result_cstring(tup, desc, 4);
+			au->max_retries = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+			au->auto_retries = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+			au->retry_delay_ms = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+			au->on_failure = result_jsonb(tup, desc, 8);
+			autos = lappend(autos, au);
+		}
+		(void) SPI_getbinval(tup, desc, 9, &isnull);
+		if (isnull)
+			continue;			/* an automation without steps */
+		def = palloc0(sizeof(StepDef));
+		def->position = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		def->name = result_cstring(tup, desc, 10);
+		def->kind = result_cstring(tup, desc, 11);
+		def->config = result_jsonb(tup, desc, 12);
+		def->continue_on_error = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		cond = SPI_getbinval(tup, desc, 14, &isnull);
 		def->condition = isnull ? (Datum) 0 :
 			PointerGetDatum(PG_DETOAST_DATUM_COPY(cond));
-
-		foreach(lc, runs)
-		{
-			ExecRun    *run = (ExecRun *) lfirst(lc);
-
-			if (run->automation_id == automation_id)
-				run->steps = lappend(run->steps, def);
-		}
+		if (strcmp(def->kind, "response") == 0)
+			au->has_response_step = true;
+		au->steps = lappend(au->steps, def);
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		foreach(ac, autos)
+		{
+			AutoDef    *a = (AutoDef *) lfirst(ac);
+
+			if (a->id != run->automation_id)
+				continue;
+			run->deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																	TimestampTzGetDatum(run->started_at),
+																	a->time_limit));
+			run->time_limit_text = a->time_limit_text;
+			run->run_as = a->run_as;
+			run->max_retries = a->max_retries;
+			run->auto_retries = a->auto_retries;
+			run->retry_delay_ms = a->retry_delay_ms;
+			run->on_failure = a->on_failure;
+			run->has_response_step = a->has_response_step;
+			run->steps = a->steps;
+			break;
+		}
+	}
 	return runs;
 }
 
