@@ -46,6 +46,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -129,9 +130,40 @@ static SavedStmt due_retries = {
 };
 
 /*
- * Claims update the rows they locked by ctid: a locked row cannot move, and
- * this saves looking each up again by id.
+ * Claims.  The workers of a database claim one at a time (an advisory
+ * lock held until the claim commits), so they never pick the same rows:
+ * a claim then updates the first claimable rows without locking them
+ * first.  A row locked by some other transaction (a cancel not committed
+ * yet, say) would make it wait: after CLAIM_WAIT_MS it gives up, and for
+ * CLAIM_SKIP_MS claims lock their rows first and skip the locked ones.
+ * The fast claim rechecks that a row is still claimable (after a wait)
+ * with a condition that does not match executions_to_claim's predicate,
+ * so that the rows are fetched by ctid rather than by scanning that index.
  */
+#define CLAIM_LOCK_CLASS 0x45584c43
+#define CLAIM_WAIT_MS "50ms"
+#define CLAIM_SKIP_MS 10000
+
+static TimestampTz skip_locked_until = 0;
+
+static SavedStmt claim_lock_stmt = {
+	"SELECT pg_catalog.pg_advisory_xact_lock($1, 0)",
+	1, {INT4OID}, NULL, true
+};
+
+static SavedStmt claim_fast_stmt = {
+	"UPDATE execlog.executions e SET status = 'running', worker = $2"
+	" WHERE e.ctid = ANY (ARRAY("
+	"        SELECT ctid FROM execlog.executions"
+	"         WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
+	"         ORDER BY id LIMIT $1))"
+	"   AND e.status::text IN ('pending', 'running')"
+	"   AND (e.status <> 'running' OR e.worker IS NULL)"
+	" RETURNING e.id",
+	2, {INT4OID, INT4OID}, NULL, true
+};
+
+/* Update the rows locked by ctid: a locked row cannot move. */
 static SavedStmt claim_stmt = {
 	"WITH c AS ("
 	"  SELECT ctid FROM execlog.executions"
@@ -224,6 +256,52 @@ returned_ids(List *ids)
 }
 
 /*
+ * claim_fast
+ *		Claim without locking rows first (see claim_lock_stmt); false when
+ *		a row locked by another transaction made the claim give up.
+ */
+static bool
+claim_fast(Datum *values, List **ids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", CLAIM_WAIT_MS, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		worker_stmt(&claim_fast_stmt, values);
+		AtEOXact_GUC(true, nest);
+		*ids = returned_ids(*ids);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		skip_locked_until = GetCurrentTimestamp() + (TimestampTz) CLAIM_SKIP_MS * 1000;
+		done = false;
+	}
+	PG_END_TRY();
+	return done;
+}
+
+/*
  * claim
  *		Claim up to execlog.batch_size executions for this worker.
  */
@@ -266,10 +344,15 @@ claim(int slot)
 
 	if (list_length(ids) < execlog_batch_size)
 	{
+		values[0] = Int32GetDatum(CLAIM_LOCK_CLASS);
+		worker_stmt(&claim_lock_stmt, values);
 		values[0] = Int32GetDatum(execlog_batch_size - list_length(ids));
 		values[1] = Int32GetDatum(slot);
-		worker_stmt(&claim_stmt, values);
-		ids = returned_ids(ids);
+		if (GetCurrentTimestamp() < skip_locked_until || !claim_fast(values, &ids))
+		{
+			worker_stmt(&claim_stmt, values);
+			ids = returned_ids(ids);
+		}
 	}
 	return ids;
 }
