@@ -50,6 +50,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -104,6 +105,7 @@ typedef struct HttpReq
 	bool		in_batch;		/* handed to a batch by finished_ids */
 	bool		refreshed;		/* got a new token after a 401 */
 	bool		recorded;		/* its step row was written as "running" */
+	struct HostSlot *slot;		/* holds one of its host's connections */
 	struct TokenEntry *token;	/* its OAuth2 token entry */
 	char	   *token_used;		/* the access token it was sent with */
 	HttpSpec	spec;			/* copied into cxt */
@@ -138,6 +140,26 @@ typedef struct TokenEntry
 } TokenEntry;
 
 /*
+ * Connections per host.  execlog.max_connections_per_host is enforced here
+ * rather than left to libcurl, which keeps the transfers over the limit
+ * pending and looks at all of them again whenever a connection frees up:
+ * with hundreds of requests in flight to one host, that costs more than the
+ * requests.  A request over the limit waits on its host's queue (state
+ * REQ_WAITING) and is handed to libcurl when one of the host's transfers
+ * ends.
+ */
+#define HOST_KEY_LEN 300
+
+typedef struct HostSlot
+{
+	char		key[HOST_KEY_LEN];	/* "host:port" (hash key) */
+	int			active;			/* transfers in a multi handle */
+	dlist_head	queue;			/* HttpReq waiting for a connection */
+	bool		busy;			/* in busy_hosts */
+	dlist_node	busy_node;
+} HostSlot;
+
+/*
  * A step row to fail: its request was aborted or its result not used.  The
  * row may not have been written yet (see http.h): keep what it needs.
  */
@@ -164,6 +186,8 @@ static int	n_waiting = 0;
 static int	n_running = 0;
 static int	n_done = 0;
 static dlist_head tokens;
+static HTAB *host_slots = NULL;
+static dlist_head busy_hosts;	/* HostSlot with requests queued */
 static dlist_head deferred;		/* prepared by the batch, sent after commit */
 static StaleStep *stale = NULL;
 static int	n_stale = 0;
@@ -177,6 +201,39 @@ static SPIPlanPtr slow_plan = NULL;
 
 static void start_transfer(HttpReq *req);
 static void token_wait(HttpReq *req);
+static bool url_host(const char *url, char *host, size_t hostlen, long *port);
+
+/*
+ * Run body for every request in flight, req being the request: running,
+ * waiting for a token, or waiting for a connection.  body may remove req
+ * from its list.
+ */
+#define FOREACH_IN_FLIGHT(req, body) \
+	do { \
+		dlist_mutable_iter fi_; \
+		dlist_iter	fo_; \
+		dlist_foreach_modify(fi_, &running) \
+		{ \
+			HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
+			body; \
+		} \
+		dlist_foreach(fo_, &tokens) \
+		{ \
+			dlist_foreach_modify(fi_, &dlist_container(TokenEntry, node, fo_.cur)->waiters) \
+			{ \
+				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
+				body; \
+			} \
+		} \
+		dlist_foreach(fo_, &busy_hosts) \
+		{ \
+			dlist_foreach_modify(fi_, &dlist_container(HostSlot, busy_node, fo_.cur)->queue) \
+			{ \
+				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
+				body; \
+			} \
+		} \
+	} while (0)
 static void fail_stale(void);
 static long record_due_ms(TimestampTz now);
 
@@ -593,6 +650,15 @@ list_remove_req(HttpReq *req)
 static void
 detach_transfer(HttpReq *req)
 {
+	if (req->slot != NULL)
+	{
+		HostSlot   *slot = req->slot;
+
+		req->slot = NULL;
+		/* forget an idle host */
+		if (--slot->active == 0 && !slot->busy && dlist_is_empty(&slot->queue))
+			hash_search(host_slots, slot->key, HASH_REMOVE, NULL);
+	}
 	if (req->easy != NULL)
 	{
 		curl_multi_remove_handle(req->pool->multi, req->easy);
@@ -650,15 +716,102 @@ slist_add(HttpReq *req, struct curl_slist *list, const char *line)
 	return n ? n : list;
 }
 
+/* The host slot of a request's URL; NULL when the URL has no host. */
+static HostSlot *
+host_slot(HttpReq *req)
+{
+	char		host[256];
+	char		key[HOST_KEY_LEN];
+	long		port = 0;
+	HostSlot   *slot;
+	bool		found;
+
+	if (!url_host(req->spec.url, host, sizeof(host), &port))
+		return NULL;
+	snprintf(key, sizeof(key), "%s:%ld", host, port);
+	if (host_slots == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = HOST_KEY_LEN;
+		ctl.entrysize = sizeof(HostSlot);
+		ctl.hcxt = http_cxt;
+		host_slots = hash_create("execlog http hosts", 64, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	slot = hash_search(host_slots, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		slot->active = 0;
+		dlist_init(&slot->queue);
+		slot->busy = false;
+	}
+	return slot;
+}
+
+/*
+ * host_has_room
+ *		Whether the request's host (*slotp) has a connection to spare; if
+ *		not, queue the request on it.
+ */
+static bool
+host_has_room(HttpReq *req, HostSlot **slotp)
+{
+	HostSlot   *slot = host_slot(req);
+
+	*slotp = slot;
+	if (slot == NULL || slot->active < Max(execlog_max_connections_per_host, 1))
+		return true;
+	req->state = REQ_WAITING;
+	dlist_push_tail(&slot->queue, &req->node);
+	n_waiting++;
+	if (!slot->busy)
+	{
+		dlist_push_tail(&busy_hosts, &slot->busy_node);
+		slot->busy = true;
+	}
+	return false;
+}
+
+/*
+ * start_queued
+ *		Hand queued requests to libcurl as their hosts' connections free up.
+ */
+static void
+start_queued(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &busy_hosts)
+	{
+		HostSlot   *slot = dlist_container(HostSlot, busy_node, iter.cur);
+
+		while (!dlist_is_empty(&slot->queue) &&
+			   slot->active < Max(execlog_max_connections_per_host, 1))
+		{
+			HttpReq    *req = dlist_container(HttpReq, node, dlist_pop_head_node(&slot->queue));
+
+			n_waiting--;
+			start_transfer(req);
+		}
+		if (dlist_is_empty(&slot->queue))
+		{
+			dlist_delete(&slot->busy_node);
+			slot->busy = false;
+		}
+	}
+}
+
 /*
  * start_transfer
  *		Put a request into the current multi handle, with its timeout capped
- *		at the execution's time limit.
+ *		at the execution's time limit (or on its host's queue).
  */
 static void
 start_transfer(HttpReq *req)
 {
 	HttpPool   *pool;
+	HostSlot   *slot;
 	CURL	   *e;
 	long		timeout = req->is_token ? execlog_http_timeout_ms : req->spec.timeout_ms;
 	ListCell   *lc;
@@ -683,6 +836,8 @@ start_transfer(HttpReq *req)
 			req->deadline_capped = true;
 		}
 	}
+	if (!host_has_room(req, &slot))
+		return;					/* queued: started when a connection frees up */
 	req->timeout_ms = timeout;
 	req->denied[0] = '\0';
 	req->errbuf[0] = '\0';
@@ -785,6 +940,9 @@ start_transfer(HttpReq *req)
 		return;
 	}
 	pool->transfers++;
+	req->slot = slot;
+	if (slot != NULL)
+		slot->active++;
 	req->state = REQ_RUNNING;
 	dlist_push_tail(&running, &req->node);
 	n_running++;
@@ -1190,6 +1348,7 @@ execlog_http_drive(void)
 				transfer_done(req, rc);
 		}
 	}
+	start_queued();
 	close_idle_pools();
 }
 
@@ -1223,6 +1382,7 @@ execlog_http_init(void)
 	dlist_init(&done);
 	dlist_init(&tokens);
 	dlist_init(&deferred);
+	dlist_init(&busy_hosts);
 }
 
 /* The descriptor the worker waits on (readable: some socket is ready). */
@@ -1532,35 +1692,12 @@ execlog_http_wait_ms(long max_ms)
 static void
 abort_requests_of(int64 execution_id)
 {
-	dlist_mutable_iter iter;
-	dlist_iter	titer;
-
-	dlist_foreach_modify(iter, &running)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		if (req->is_token || req->result.execution_id != execution_id)
-			continue;
-		stale_add(req, false);
-		list_remove_req(req);
-		free_req(req);
-	}
-	/* requests waiting for a token sit on their token entry's list */
-	dlist_foreach(titer, &tokens)
-	{
-		TokenEntry *t = dlist_container(TokenEntry, node, titer.cur);
-
-		dlist_foreach_modify(iter, &t->waiters)
-		{
-			HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-			if (req->result.execution_id != execution_id)
-				continue;
-			stale_add(req, false);
-			list_remove_req(req);
-			free_req(req);
-		}
-	}
+	FOREACH_IN_FLIGHT(req,
+					  if (req->is_token || req->result.execution_id != execution_id)
+					  continue;
+					  stale_add(req, false);
+					  list_remove_req(req);
+					  free_req(req));
 }
 
 static Datum
@@ -1597,31 +1734,15 @@ execlog_http_check_cancels(int slot)
 		Datum	   *ids = palloc(sizeof(Datum) * (n_running + n_waiting));
 		Datum	   *attempts = palloc(sizeof(Datum) * (n_running + n_waiting));
 		int			n = 0;
-		dlist_iter	iter;
-		dlist_iter	titer;
 		uint64		i;
 		List	   *gone = NIL;
 		ListCell   *lc;
 
-		dlist_foreach(iter, &running)
-		{
-			HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-			if (req->is_token)
-				continue;
-			ids[n] = Int64GetDatum(req->result.execution_id);
-			attempts[n++] = Int32GetDatum(req->result.attempt);
-		}
-		dlist_foreach(titer, &tokens)
-		{
-			dlist_foreach(iter, &dlist_container(TokenEntry, node, titer.cur)->waiters)
-			{
-				HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-				ids[n] = Int64GetDatum(req->result.execution_id);
-				attempts[n++] = Int32GetDatum(req->result.attempt);
-			}
-		}
+		FOREACH_IN_FLIGHT(req,
+						  if (req->is_token)
+						  continue;
+						  ids[n] = Int64GetDatum(req->result.execution_id);
+						  attempts[n++] = Int32GetDatum(req->result.attempt));
 		if (gone_plan == NULL)
 		{
 			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
@@ -1781,25 +1902,6 @@ slow_unrecorded(HttpReq *req, TimestampTz now)
 		TimestampDifferenceExceeds(req->spec.started_at, now, EXECLOG_HTTP_RECORD_AFTER_MS);
 }
 
-/* Run body for every request in flight (running, or waiting for a token). */
-#define FOREACH_IN_FLIGHT(req, body) \
-	do { \
-		dlist_iter	fi_; \
-		dlist_iter	ft_; \
-		dlist_foreach(fi_, &running) \
-		{ \
-			HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
-			body; \
-		} \
-		dlist_foreach(ft_, &tokens) \
-		{ \
-			dlist_foreach(fi_, &dlist_container(TokenEntry, node, ft_.cur)->waiters) \
-			{ \
-				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
-				body; \
-			} \
-		} \
-	} while (0)
 
 /*
  * execlog_http_record_slow

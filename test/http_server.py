@@ -15,6 +15,8 @@ Idempotency-Key header):
     /sleep?s=N             answers after N seconds; notices a client that
                            hangs up (stats: sleep[key] = aborted/completed)
     /slow-once?s=N         sleeps N seconds on the first call per key only
+    /nap?s=N               answers after N seconds; counts the naps going on
+                           at once (stats: nap_now, nap_max)
     /binary                200 application/octet-stream, not UTF-8
     /latin1                200 text/plain; charset=iso-8859-1
     /huge?bytes=N          200 text/plain of N bytes
@@ -56,7 +58,8 @@ def reset():
         stats.clear()
         stats.update({"token_requests": 0, "tokens": [], "protected": 0,
                       "protected_401": 0, "flaky": {}, "sleep": {},
-                      "slow_once": {}, "ratelimit": {}, "requests": 0})
+                      "slow_once": {}, "ratelimit": {}, "requests": 0,
+                      "nap_now": 0, "nap_max": 0})
         valid_tokens.clear()
 
 
@@ -132,6 +135,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             return self.reply(200, {"slept": True})
+        if path == "/nap":
+            with lock:
+                stats["nap_now"] += 1
+                stats["nap_max"] = max(stats["nap_max"], stats["nap_now"])
+            time.sleep(float(q.get("s", "1")))
+            with lock:
+                stats["nap_now"] -= 1
+            return self.reply(200, {"napped": True})
         if path == "/slow-once":
             with lock:
                 n = stats["slow_once"][key] = stats["slow_once"].get(key, 0) + 1

@@ -431,6 +431,38 @@ ok(wait_until(sub { (server_stats()->{sleep}{"execlog-$id-1"} // '') eq 'aborted
 ok(execution($id, "finished_at - started_at < interval '30 seconds'"),
 	'time limit: ends well before the server would answer');
 
+# ---- execlog.max_connections_per_host: requests over the limit wait for a
+# connection to their host (and can be cancelled while they wait)
+sql("ALTER SYSTEM SET execlog.max_connections_per_host = 1");
+sql('SELECT pg_reload_conf()');
+sleep(1);
+my $nap = http_automation(qq{{"url": "$base/nap?s=0.4"}});
+my @naps = split /\n/, sql("SELECT execlog.start('$nap') FROM generate_series(1, 6)");
+wait_done($_) for @naps;
+is(sql("SELECT count(*) FROM execlog.executions WHERE id IN (" . join(',', @naps) . ") AND status = 'success'"),
+	'6', 'connection limit: every request over the limit waited and succeeded');
+my $most = server_stats()->{nap_max};
+ok($most >= 1 && $most <= 2, "connection limit: at most one request at once per worker (saw $most)");
+
+# a request waiting for a connection is cancelled: the others go on
+my $blocker = http_automation(qq{{"url": "$base/sleep?s=60", "timeout": "2 minutes"}});
+my $waiting = http_automation(qq{{"url": "$base/json"}});
+my ($b_id, $w_id) = split /\n/, sql("SELECT execlog.start(n) FROM unnest(ARRAY['$blocker', '$waiting']) n");
+wait_until(sub { (server_stats()->{sleep}{"execlog-$b_id-1"} // '') eq 'sleeping' }) or die 'blocker not seen';
+# started in one transaction, both are claimed together by one worker: the
+# second waits behind the first for the only connection
+is(execution($w_id, 'status'), 'running', 'connection limit: a request waits for the busy connection');
+sql("SELECT execlog.cancel($w_id)");
+$node->poll_query_until('postgres', "SELECT status = 'failed' FROM execlog.execution_steps WHERE execution_id = $w_id")
+  or die;
+like(step($w_id, 1, 'error'), qr/^request aborted: the execution is cancelled/,
+	'connection limit: a waiting request is cancelled');
+is(execution($b_id, 'status'), 'running', 'connection limit: the request holding the connection goes on');
+sql("SELECT execlog.cancel($b_id)");
+wait_done($b_id);
+sql("ALTER SYSTEM RESET execlog.max_connections_per_host");
+sql('SELECT pg_reload_conf()');
+
 # ---- no secret is stored or logged
 $stats = server_stats();
 my @secrets = ($client_secret, $basic_pass, $bearer, encode_base64("$basic_user:$basic_pass", ''),
