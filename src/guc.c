@@ -18,7 +18,7 @@
 
 char	   *execlog_database = NULL;
 int			execlog_workers = 2;
-int			execlog_max_connections_per_host = 16;
+int			execlog_max_connections_per_host = 32;
 int			execlog_http_timeout_ms = 30000;
 int			execlog_max_payload_bytes = 1024 * 1024;
 char	   *execlog_http_allow = NULL;
@@ -56,7 +56,7 @@ execlog_define_gucs(void)
 							"Maximum number of concurrent HTTP connections per host and worker.",
 							NULL,
 							&execlog_max_connections_per_host,
-							16, 1, 1000,
+							32, 1, 1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
