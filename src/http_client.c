@@ -31,7 +31,12 @@
  *	  to a new multi handle and the old one is closed once it is idle, so a
  *	  kept-alive connection cannot outlive the policy that allowed it;
  *	- OAuth2 tokens are fetched through the same multi handle, once per
- *	  connection while they are valid, and once more after a 401.
+ *	  connection while they are valid, and once more after a 401;
+ *	- at most execlog.max_connections_per_host transfers per host are in a
+ *	  multi handle; the others wait, in order, on their host's queue;
+ *	- a request keeps its step's row (see http.h): the row of one still in
+ *	  flight after EXECLOG_HTTP_RECORD_AFTER_MS is written as "running", and
+ *	  an aborted request's row is written as failed, with what was sent.
  *
  *-------------------------------------------------------------------------
  */

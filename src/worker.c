@@ -11,9 +11,9 @@
  *	   retry budget allows (at-least-once: see README);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
  *	   passed) and automatic retries whose delay is over;
- *	3. claims up to execlog.batch_size executions with FOR UPDATE SKIP
- *	   LOCKED (pending ones, resumed ones, and queued ones of throttled
- *	   automations while they have free slots) and commits the claim;
+ *	3. claims up to execlog.batch_size executions (pending ones, resumed
+ *	   ones, and queued ones of throttled automations while they have free
+ *	   slots; see claim_lock_stmt) and commits the claim;
  *	4. runs the batch (executor.c) in a second transaction, together with
  *	   the executions whose HTTP requests finished (they are still running
  *	   and owned by this worker: no new claim), then sends the requests the
