@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: start, retry, cancel, resume and complete_task.
+ *	  The SQL API: start, retry, cancel, resume, complete_task, schedule
+ *	  and unschedule.
  *
  * Each function first looks the object up as the caller, so privileges and
  * row-level security decide what the caller may act on ("does not exist"
@@ -28,6 +29,8 @@ PG_FUNCTION_INFO_V1(execlog_retry);
 PG_FUNCTION_INFO_V1(execlog_cancel);
 PG_FUNCTION_INFO_V1(execlog_resume);
 PG_FUNCTION_INFO_V1(execlog_complete_task);
+PG_FUNCTION_INFO_V1(execlog_schedule);
+PG_FUNCTION_INFO_V1(execlog_unschedule);
 
 /* The statements the API runs (saved plans, see execlog_run_saved). */
 static SavedStmt find_by_name = {
@@ -108,6 +111,38 @@ static SavedStmt do_complete_task = {
 	"   SET status = 'done', note = $2, closed_at = pg_catalog.now(), closed_by = $3"
 	" WHERE id = $1",
 	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+static SavedStmt cron_installed = {
+	"SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'",
+	0, {0}
+};
+
+/*
+ * The job runs execlog._run_schedule(automation id) in this database, as
+ * the extension owner; pg_cron replaces a job of the same name and owner.
+ */
+static SavedStmt cron_schedule = {
+	"SELECT cron.schedule_in_database('execlog schedule ' || $1, $2,"
+	"                                 'SELECT execlog._run_schedule(' || $1 || ')',"
+	"                                 pg_catalog.current_database())",
+	2, {INT8OID, TEXTOID}
+};
+
+/* one schedule per automation (triggers_one_schedule): a new one replaces it */
+static SavedStmt set_schedule = {
+	"INSERT INTO execlog.triggers (automation_id, kind, config)"
+	" VALUES ($1, 'schedule', pg_catalog.jsonb_build_object('cron', $2::text, 'payload', $3::jsonb,"
+	"                                                       'job', $4::bigint))"
+	" ON CONFLICT (automation_id) WHERE kind = 'schedule'"
+	" DO UPDATE SET config = excluded.config"
+	" RETURNING id",
+	4, {INT8OID, TEXTOID, JSONBOID, INT8OID}
+};
+
+static SavedStmt drop_schedule = {
+	"DELETE FROM execlog.triggers WHERE automation_id = $1 AND kind = 'schedule'",
+	1, {INT8OID}
 };
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
@@ -226,32 +261,26 @@ refuse_disabled(const char *name)
 			 errhint("Enable it with UPDATE execlog.automations SET enabled = true.")));
 }
 
-/* The body of execlog.start, run by api_call. */
-static Datum
-start_by_name_body(PG_FUNCTION_ARGS)
+/*
+ * lookup_automation
+ *		The automation of that name (in that account, unless NULL) the
+ *		caller can see; *enabled tells whether it is enabled.  hint says how
+ *		to pick one when the name is ambiguous.  SPI connected, as the caller.
+ */
+static int64
+lookup_automation(const char *name, const char *account, bool *enabled,
+				  const char *hint)
 {
-	ExeclogPrivState priv;
 	Datum		values[2];
 	char		nulls[3] = "  ";
-	char	   *name;
-	char	   *account = NULL;
 	uint64		n;
 	bool		isnull;
-	int64		automation_id;
-	int64		id;
 
-	require_arg(fcinfo, 0, "automation name");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	values[0] = PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(2))
+	values[0] = CStringGetTextDatum(name);
+	if (account == NULL)
 		nulls[1] = 'n';
 	else
-	{
-		account = text_to_cstring(PG_GETARG_TEXT_PP(2));
-		values[1] = PG_GETARG_DATUM(2);
-	}
-
-	begin_api_call(&priv);
+		values[1] = CStringGetTextDatum(account);
 	n = execlog_run_saved(&find_by_name, values, nulls, true);
 	if (n == 0)
 	{
@@ -278,10 +307,32 @@ start_by_name_body(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
 				 errmsg("automation name \"%s\" is ambiguous", name),
 				 errdetail("Automations of that name exist in accounts %s.", accounts.data),
-				 errhint("Pass the account name as the third argument of execlog.start().")));
+				 errhint("%s", hint)));
 	}
-	automation_id = DatumGetInt64(result_datum(0, 1, &isnull));
-	if (!DatumGetBool(result_datum(0, 2, &isnull)))
+	*enabled = DatumGetBool(result_datum(0, 2, &isnull));
+	return DatumGetInt64(result_datum(0, 1, &isnull));
+}
+
+/* The body of execlog.start, run by api_call. */
+static Datum
+start_by_name_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	char	   *name;
+	char	   *account = NULL;
+	bool		enabled;
+	int64		automation_id;
+	int64		id;
+
+	require_arg(fcinfo, 0, "automation name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(2))
+		account = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	begin_api_call(&priv);
+	automation_id = lookup_automation(name, account, &enabled,
+									  "Pass the account name as the third argument of execlog.start().");
+	if (!enabled)
 		refuse_disabled(name);
 
 	id = enqueue(&priv, automation_id, payload_arg(fcinfo, 1),
@@ -585,4 +636,98 @@ Datum
 execlog_complete_task(PG_FUNCTION_ARGS)
 {
 	return api_call(complete_task_body, fcinfo);
+}
+
+/*
+ * require_pg_cron
+ *		Refuse clearly when pg_cron is not installed in this database.
+ */
+static void
+require_pg_cron(void)
+{
+	if (execlog_run_saved(&cron_installed, NULL, NULL, true) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("schedules need the pg_cron extension in this database"),
+				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database and run CREATE EXTENSION pg_cron.")));
+}
+
+/* The body of execlog.schedule, run by api_call. */
+static Datum
+schedule_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	char	   *name;
+	bool		enabled;
+	bool		isnull;
+	int64		automation_id;
+	int64		trigger_id;
+	int64		job;
+	Datum		values[4];
+
+	require_arg(fcinfo, 0, "automation name");
+	require_arg(fcinfo, 1, "cron schedule");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	begin_api_call(&priv);
+	automation_id = lookup_automation(name, NULL, &enabled,
+									  "Rename one of them: schedules name the automation alone.");
+	require_pg_cron();
+
+	execlog_become_owner(&priv);
+	values[0] = Int64GetDatum(automation_id);
+	values[1] = PG_GETARG_DATUM(1);
+	execlog_run_saved(&cron_schedule, values, NULL, false);	/* checks the schedule */
+	job = DatumGetInt64(result_datum(0, 1, &isnull));
+
+	values[2] = payload_arg(fcinfo, 2);
+	values[3] = Int64GetDatum(job);
+	execlog_run_saved(&set_schedule, values, NULL, false);
+	trigger_id = DatumGetInt64(result_datum(0, 1, &isnull));
+	end_api_call(&priv);
+	PG_RETURN_INT64(trigger_id);
+}
+
+/*
+ * execlog.schedule(automation text, cron text, payload jsonb) returns bigint
+ *		Start the automation on a pg_cron schedule; returns its trigger id.
+ */
+Datum
+execlog_schedule(PG_FUNCTION_ARGS)
+{
+	return api_call(schedule_body, fcinfo);
+}
+
+/* The body of execlog.unschedule, run by api_call. */
+static Datum
+unschedule_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	char	   *name;
+	bool		enabled;
+	Datum		values[1];
+
+	require_arg(fcinfo, 0, "automation name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	begin_api_call(&priv);
+	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
+												"Rename one of them: schedules name the automation alone."));
+	execlog_become_owner(&priv);
+	/* the trigger on execlog.triggers removes the pg_cron job */
+	if (execlog_run_saved(&drop_schedule, values, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("automation \"%s\" has no schedule", name)));
+	end_api_call(&priv);
+	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.unschedule(automation text) returns void
+ */
+Datum
+execlog_unschedule(PG_FUNCTION_ARGS)
+{
+	return api_call(unschedule_body, fcinfo);
 }

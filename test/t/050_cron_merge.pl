@@ -1,6 +1,7 @@
 # pg_cron keeps execlog.event_log up to date: the job the README shows,
 # SELECT execlog.merge_event_log() every minute, fills the event log with
-# what changed, and the result equals a full recomputation.
+# what changed, and the result equals a full recomputation.  Then
+# execlog.schedule() and unschedule() with pg_cron.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -89,6 +90,43 @@ is( $node->safe_psql(
 # nothing is left to merge: a manual call finds the queue empty
 is($node->safe_psql('postgres', 'SELECT * FROM execlog.merge_event_log()'),
 	'0|0', 'the queue is empty after the cron merge');
+
+# ---- execlog.schedule(): a pg_cron job starts the automation
+sub q1 { return $node->safe_psql('postgres', $_[0]) }
+q1(q{INSERT INTO execlog.automations (account_id, name) VALUES (1, 'nightly'), (1, 'gone')});
+my $aid = q1(q{SELECT id FROM execlog.automations WHERE name = 'nightly'});
+my $tid = q1(q{SELECT execlog.schedule('nightly', '0 3 * * *', '{"from": "cron"}')});
+like($tid, qr/^\d+$/, 'schedule: returns the schedule trigger id');
+is(q1("SELECT kind || ' ' || (config ->> 'cron') || ' ' || (config -> 'payload')::text FROM execlog.triggers WHERE id = $tid"),
+	'schedule 0 3 * * * {"from": "cron"}', 'schedule: a schedule trigger with the cron and the payload');
+is(q1("SELECT schedule || ' | ' || database || ' | ' || command FROM cron.job WHERE jobname = 'execlog schedule $aid'"),
+	"0 3 * * * | postgres | SELECT execlog._run_schedule($aid)", 'schedule: a pg_cron job in this database');
+is(q1(q{SELECT execlog.schedule('nightly', '* * * * *', '{"from": "cron"}')}), $tid,
+	'schedule again: the same trigger');
+is(q1("SELECT revision || ' ' || (config ->> 'cron') FROM execlog.triggers WHERE id = $tid"), '2 * * * * *',
+	'schedule again: the trigger is reconfigured (new revision)');
+is(q1("SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'execlog schedule $aid'"), '1 * * * * *',
+	'schedule again: still one job, with the new schedule');
+
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM execlog.executions WHERE automation_id = $aid"),
+	'schedule: the job started the automation');
+is(q1("SELECT trigger_kind || ' ' || (trigger_id = $tid) || ' ' || payload::text FROM execlog.executions WHERE automation_id = $aid LIMIT 1"),
+	'schedule true {"from": "cron"}', 'schedule: trigger_kind, trigger and payload of the scheduled execution');
+like(q1("SELECT triggered_by FROM execlog.executions WHERE automation_id = $aid LIMIT 1"),
+	qr/^pg_cron job \d+$/, 'schedule: triggered_by names the pg_cron job');
+
+q1(q{SELECT execlog.unschedule('nightly')});
+is(q1("SELECT count(*) FROM cron.job WHERE jobname = 'execlog schedule $aid'")
+	 . q1("SELECT count(*) FROM execlog.triggers WHERE automation_id = $aid AND kind = 'schedule'"),
+	'00', 'unschedule: the job and the trigger are gone');
+
+# an automation deleted with its schedule takes the job along
+my $gone = q1(q{SELECT id FROM execlog.automations WHERE name = 'gone'});
+q1(q{SELECT execlog.schedule('gone', '0 4 * * *')});
+q1(q{DELETE FROM execlog.automations WHERE name = 'gone'});
+is(q1("SELECT count(*) FROM cron.job WHERE jobname = 'execlog schedule $gone'"), '0',
+	'deleting a scheduled automation removes its job');
 
 $node->safe_psql('postgres', q{SELECT cron.unschedule(jobid) FROM cron.job});
 $node->stop;
