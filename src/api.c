@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: start, retry, cancel, resume, complete_task, schedule
- *	  and unschedule.
+ *	  The SQL API: start, retry, cancel, resume, complete_task, schedule,
+ *	  unschedule, watch and unwatch.
  *
  * Each function first looks the object up as the caller, so privileges and
  * row-level security decide what the caller may act on ("does not exist"
@@ -20,8 +20,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(execlog_start_by_name);
 PG_FUNCTION_INFO_V1(execlog_start_by_id);
@@ -31,6 +33,8 @@ PG_FUNCTION_INFO_V1(execlog_resume);
 PG_FUNCTION_INFO_V1(execlog_complete_task);
 PG_FUNCTION_INFO_V1(execlog_schedule);
 PG_FUNCTION_INFO_V1(execlog_unschedule);
+PG_FUNCTION_INFO_V1(execlog_watch);
+PG_FUNCTION_INFO_V1(execlog_unwatch);
 
 /* The statements the API runs (saved plans, see execlog_run_saved). */
 static SavedStmt find_by_name = {
@@ -143,6 +147,22 @@ static SavedStmt set_schedule = {
 static SavedStmt drop_schedule = {
 	"DELETE FROM execlog.triggers WHERE automation_id = $1 AND kind = 'schedule'",
 	1, {INT8OID}
+};
+
+/* one watch per automation and table (triggers_one_watch): a new one replaces it */
+static SavedStmt set_watch = {
+	"INSERT INTO execlog.triggers (automation_id, kind, config)"
+	" VALUES ($1, 'data', pg_catalog.jsonb_build_object('table', $2::text, 'condition', $3::text))"
+	" ON CONFLICT (automation_id, (config ->> 'table')) WHERE kind = 'data'"
+	" DO UPDATE SET config = excluded.config"
+	" RETURNING id",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+static SavedStmt drop_watch = {
+	"DELETE FROM execlog.triggers"
+	" WHERE automation_id = $1 AND kind = 'data' AND config ->> 'table' = $2",
+	2, {INT8OID, TEXTOID}
 };
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
@@ -730,4 +750,134 @@ Datum
 execlog_unschedule(PG_FUNCTION_ARGS)
 {
 	return api_call(unschedule_body, fcinfo);
+}
+
+/*
+ * watched_table
+ *		The qualified name of a table the caller may put triggers on.
+ */
+static char *
+watched_table(Oid relid)
+{
+	char		kind = get_rel_relkind(relid);
+	char	   *name = get_rel_name(relid);
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", name),
+				 errdetail("Only rows of tables can start automations.")));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", name),
+				 errhint("Watching a table needs the TRIGGER privilege on it.")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name);
+}
+
+/* The body of execlog.watch, run by api_call. */
+static Datum
+watch_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	char	   *name;
+	char	   *table;
+	char	   *condition = NULL;
+	bool		enabled;
+	bool		isnull;
+	int64		automation_id;
+	int64		trigger_id;
+	Datum		values[3];
+	char		nulls[4] = "   ";
+	StringInfoData sql;
+
+	require_arg(fcinfo, 0, "table");
+	require_arg(fcinfo, 1, "automation name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+		condition = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	begin_api_call(&priv);
+	automation_id = lookup_automation(name, NULL, &enabled,
+									  "Rename one of them: watches name the automation alone.");
+	table = watched_table(PG_GETARG_OID(0));
+
+	/*
+	 * The row trigger is created as the caller, who may create triggers on
+	 * the table: the condition can do nothing the caller could not.
+	 */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE ON %s FOR EACH ROW",
+					 quote_identifier(psprintf("execlog_watch_" INT64_FORMAT, automation_id)),
+					 table);
+	if (condition != NULL)
+		appendStringInfo(&sql, " WHEN (%s\n)", condition);
+	appendStringInfo(&sql, " EXECUTE FUNCTION execlog._watch_fire('" INT64_FORMAT "')",
+					 automation_id);
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the trigger of the watch");
+
+	execlog_become_owner(&priv);
+	values[0] = Int64GetDatum(automation_id);
+	values[1] = CStringGetTextDatum(table);
+	values[2] = condition ? CStringGetTextDatum(condition) : (Datum) 0;
+	nulls[2] = condition ? ' ' : 'n';
+	execlog_run_saved(&set_watch, values, nulls, false);
+	trigger_id = DatumGetInt64(result_datum(0, 1, &isnull));
+	end_api_call(&priv);
+	PG_RETURN_INT64(trigger_id);
+}
+
+/*
+ * execlog.watch(tbl regclass, automation text, condition text) returns bigint
+ *		Start the automation for every row of tbl inserted or updated that
+ *		meets the condition; returns the data trigger's id.
+ */
+Datum
+execlog_watch(PG_FUNCTION_ARGS)
+{
+	return api_call(watch_body, fcinfo);
+}
+
+/* The body of execlog.unwatch, run by api_call. */
+static Datum
+unwatch_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	char	   *name;
+	char	   *table;
+	bool		enabled;
+	Datum		values[2];
+
+	require_arg(fcinfo, 0, "table");
+	require_arg(fcinfo, 1, "automation name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	begin_api_call(&priv);
+	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
+												"Rename one of them: watches name the automation alone."));
+	table = watched_table(PG_GETARG_OID(0));
+	values[1] = CStringGetTextDatum(table);
+	execlog_become_owner(&priv);
+	/* the trigger on execlog.triggers drops the table's row trigger */
+	if (execlog_run_saved(&drop_watch, values, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("automation \"%s\" does not watch table %s", name, table)));
+	end_api_call(&priv);
+	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.unwatch(tbl regclass, automation text) returns void
+ */
+Datum
+execlog_unwatch(PG_FUNCTION_ARGS)
+{
+	return api_call(unwatch_body, fcinfo);
 }

@@ -64,6 +64,18 @@ like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"),
 	qr/placeholder "\{\{ \$\.payload\.obj\.missing \}\}" matched nothing/,
 	'placeholder paths: the error names the placeholder');
 
+# ---- a watched table: a row meeting the condition starts the automation,
+# which sees the row as its payload
+$node->safe_psql('postgres', q{CREATE TABLE public.orders (id int PRIMARY KEY, amount int)});
+automation($node, 'big_order', steps => [['echo', 'response', '{"body": {"order": "{{ $.payload.id }}", "amount": "{{ $.payload.amount }}"}}']]);
+q1($node, q{SELECT execlog.watch('public.orders', 'big_order', 'NEW.amount >= 100')});
+q1($node, q{INSERT INTO public.orders VALUES (1, 5), (2, 250)});
+$e = q1($node, q{SELECT id FROM execlog.executions e WHERE trigger_kind = 'data'});
+like($e, qr/^\d+$/, 'watch: one row of two met the condition');
+ok(wait_status($node, $e, "'success'"), 'watch: the started execution runs');
+is(q1($node, "SELECT response::text || ' ' || triggered_by FROM execlog.executions WHERE id = $e"),
+	'{"order": 2, "amount": 250} public.orders', 'watch: the row is the payload, the table the trigger');
+
 # ---- on_error stop / continue
 automation($node, 'stops', run_as => "'runner'", steps => [
 	['one', 'sql', '{"query": "SELECT 1 AS x"}'],
