@@ -110,15 +110,23 @@ typedef struct RowEdit
 	bool	   *replace;
 } RowEdit;
 
-static SavedStmt insert_lookup = {
-	"SELECT a.account_id, a.revision, a.throttle IS NOT NULL,"
-	"       t.id, t.revision, t.kind, t.automation_id = a.id"
-	"  FROM execlog.automations a"
-	"  LEFT JOIN execlog.triggers t"
-	"    ON CASE WHEN $2 IS NULL"
-	"            THEN t.automation_id = a.id AND t.kind = 'manual'"
-	"            ELSE t.id = $2 END"
-	" WHERE a.id = $1",
+/*
+ * The automation of a new execution and its trigger: the manual one, or
+ * the one given.  Two statements rather than one with "$2 IS NULL", whose
+ * plan would be made again for every insert.
+ */
+#define INSERT_LOOKUP \
+	"SELECT a.account_id, a.revision, a.throttle IS NOT NULL," \
+	"       t.id, t.revision, t.kind, t.automation_id = a.id" \
+	"  FROM execlog.automations a LEFT JOIN execlog.triggers t"
+
+static SavedStmt insert_lookup_manual = {
+	INSERT_LOOKUP " ON t.automation_id = a.id AND t.kind = 'manual' WHERE a.id = $1",
+	1, {INT8OID}
+};
+
+static SavedStmt insert_lookup_given = {
+	INSERT_LOOKUP " ON t.id = $2 WHERE a.id = $1",
 	2, {INT8OID, INT8OID}
 };
 
@@ -358,7 +366,8 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 		nulls[1] = 'n';
 
 	SPI_connect();
-	if (run_lookup(&insert_lookup, args, nulls) == 0)
+	if (run_lookup(trigger_given ? &insert_lookup_given : &insert_lookup_manual,
+				   args, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
