@@ -90,6 +90,7 @@ extern void execlog_pin_search_path(ExeclogPrivState *state);
 extern void execlog_become_owner(ExeclogPrivState *state);
 extern void execlog_restore(ExeclogPrivState *state);
 extern Oid	execlog_owner(void);
+extern ErrorData *execlog_try(void (*fn) (void *), void *arg);
 
 /*
  * A statement run through SPI with a plan saved on first use in a backend;

@@ -727,6 +727,30 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 	return true;
 }
 
+/* One step to run in its subtransaction (see try_step). */
+typedef struct StepCall
+{
+	ExecRun    *run;
+	StepDef    *def;
+	StepRow    *row;
+	bool		go_on;
+} StepCall;
+
+static void
+step_call(void *arg)
+{
+	StepCall   *c = (StepCall *) arg;
+
+	if (c->def->condition != (Datum) 0 &&
+		!execlog_condition_holds(c->def->condition, execlog_document(c->run)))
+	{
+		c->row->status = "skipped";
+		c->row->started_at = 0;
+	}
+	else
+		c->go_on = run_step(c->run, c->def, c->row);
+}
+
 /*
  * try_step
  *		Run one step in its own subtransaction.  Returns the error, or NULL;
@@ -735,37 +759,13 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 static ErrorData *
 try_step(ExecRun *run, StepDef *def, StepRow *row, bool *go_on)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	StepCall	c = {run, def, row, true};
+	ErrorData  *edata = execlog_try(step_call, &c);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (def->condition != (Datum) 0 &&
-			!execlog_condition_holds(def->condition, execlog_document(run)))
-		{
-			row->status = "skipped";
-			row->started_at = 0;
-		}
-		else
-			*go_on = run_step(run, def, row);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_END_TRY();
+	if (edata != NULL)
+		disable_timeout(STATEMENT_TIMEOUT, false);	/* a failed sql step's */
+	else
+		*go_on = c.go_on;
 	return edata;
 }
 
@@ -866,43 +866,34 @@ run_execution(ExecRun *run, int first)
  *		request ran after an earlier batch, see http_client.c), in its own
  *		subtransaction.  Returns whether the execution goes on.
  */
+static void
+http_finish_call(void *arg)
+{
+	ExecRun    *run = (ExecRun *) arg;
+
+	execlog_http_finish(run, (StepDef *) list_nth(run->steps, run->http_index),
+						run->http_row, run->http_result);
+}
+
 static bool
 finish_http_step(ExecRun *run)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	StepRow    *row = run->http_row;
 	StepDef    *def;
+	ErrorData  *edata;
 
 	if (row == NULL)
 		return true;
 	def = (StepDef *) list_nth(run->steps, run->http_index);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = execlog_try(http_finish_call, run);
+	if (edata != NULL)
 	{
-		execlog_http_finish(run, def, row, run->http_result);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		row->status = "failed";
 		row->output = NULL;
 		row->error = edata->message;
 		row->finished_at = GetCurrentTimestamp();
 	}
-	PG_END_TRY();
 
 	if (run->expired)
 		return true;			/* run_execution rejects it */

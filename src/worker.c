@@ -260,45 +260,40 @@ returned_ids(List *ids)
  *		Claim without locking rows first (see claim_lock_stmt); false when
  *		a row locked by another transaction made the claim give up.
  */
+typedef struct ClaimCall
+{
+	Datum	   *values;
+	List	   *ids;
+} ClaimCall;
+
+static void
+claim_fast_call(void *arg)
+{
+	ClaimCall  *c = (ClaimCall *) arg;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", CLAIM_WAIT_MS, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	worker_stmt(&claim_fast_stmt, c->values);
+	AtEOXact_GUC(true, nest);
+	c->ids = returned_ids(c->ids);
+}
+
 static bool
 claim_fast(Datum *values, List **ids)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool done = true;
+	ClaimCall	c = {values, *ids};
+	ErrorData  *edata = execlog_try(claim_fast_call, &c);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (edata == NULL)
 	{
-		int			nest = NewGUCNestLevel();
-
-		(void) set_config_option("lock_timeout", CLAIM_WAIT_MS, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		worker_stmt(&claim_fast_stmt, values);
-		AtEOXact_GUC(true, nest);
-		*ids = returned_ids(*ids);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		*ids = c.ids;
+		return true;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		skip_locked_until = GetCurrentTimestamp() + (TimestampTz) CLAIM_SKIP_MS * 1000;
-		done = false;
-	}
-	PG_END_TRY();
-	return done;
+	if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	skip_locked_until = GetCurrentTimestamp() + (TimestampTz) CLAIM_SKIP_MS * 1000;
+	return false;
 }
 
 /*
