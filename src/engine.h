@@ -66,7 +66,6 @@ typedef struct ExecRun
 	int32		attempt;
 	bool		from_start;
 	bool		has_history;	/* a retry, or rows of this attempt exist */
-	bool		resumed;		/* continues after a pause */
 	bool		expired;		/* its time limit passed while it was paused */
 	bool		partial;		/* a step of this attempt failed, on_error = continue */
 	Jsonb	   *payload;

@@ -17,7 +17,8 @@
  *	   prepared or finished) is not locked: the UPDATE of step 4 writes only
  *	   executions still running this attempt here, and drops the others;
  *	4. write all executions with one UPDATE (one set-based transitions
- *	   insert) and all step rows with one upsert.
+ *	   insert) and all step rows with one INSERT (an upsert for executions
+ *	   that already have rows of this attempt).
  *
  * SQL steps therefore commit together with their recorded result: after a
  * crash either both are there or neither is (the execution is then failed
@@ -542,7 +543,6 @@ load_progress(List *runs, int *first_step)
 				StepDef    *def;
 
 				current_seen = true;
-				run->resumed = true;
 				while (next < list_length(run->steps) &&
 					   ((StepDef *) list_nth(run->steps, next))->position <= position)
 					next++;

@@ -111,6 +111,8 @@ typedef struct HttpReq
 	bool		refreshed;		/* got a new token after a 401 */
 	bool		recorded;		/* its step row was written as "running" */
 	struct HostSlot *slot;		/* holds one of its host's connections */
+	char	   *host_key;		/* "host:port" of its URL; NULL: not parsed yet */
+	bool		no_host;		/* its URL has no host */
 	struct TokenEntry *token;	/* its OAuth2 token entry */
 	char	   *token_used;		/* the access token it was sent with */
 	HttpSpec	spec;			/* copied into cxt */
@@ -725,15 +727,27 @@ slist_add(HttpReq *req, struct curl_slist *list, const char *line)
 static HostSlot *
 host_slot(HttpReq *req)
 {
-	char		host[256];
-	char		key[HOST_KEY_LEN];
-	long		port = 0;
 	HostSlot   *slot;
 	bool		found;
 
-	if (!url_host(req->spec.url, host, sizeof(host), &port))
+	if (req->host_key == NULL && !req->no_host)
+	{
+		char		host[256];
+		long		port = 0;
+
+		/* parsed once, though a queued request comes here again */
+		if (url_host(req->spec.url, host, sizeof(host), &port))
+		{
+			MemoryContext old = MemoryContextSwitchTo(req->cxt);
+
+			req->host_key = psprintf("%s:%ld", host, port);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			req->no_host = true;
+	}
+	if (req->no_host || strlen(req->host_key) >= HOST_KEY_LEN)
 		return NULL;
-	snprintf(key, sizeof(key), "%s:%ld", host, port);
 	if (host_slots == NULL)
 	{
 		HASHCTL		ctl;
@@ -744,7 +758,7 @@ host_slot(HttpReq *req)
 		host_slots = hash_create("execlog http hosts", 64, &ctl,
 								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	slot = hash_search(host_slots, key, HASH_ENTER, &found);
+	slot = hash_search(host_slots, req->host_key, HASH_ENTER, &found);
 	if (!found)
 	{
 		slot->active = 0;

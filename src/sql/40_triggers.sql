@@ -26,8 +26,7 @@ DECLARE
 BEGIN
 	SELECT tr.id, tr.config, a.enabled, a.name INTO t
 	  FROM execlog.triggers tr JOIN execlog.automations a ON a.id = tr.automation_id
-	 WHERE tr.automation_id = _run_schedule.automation_id AND tr.kind = 'schedule'
-	 ORDER BY tr.id LIMIT 1;
+	 WHERE tr.automation_id = _run_schedule.automation_id AND tr.kind = 'schedule';
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'automation % has no schedule', _run_schedule.automation_id
 			USING ERRCODE = 'undefined_object';
