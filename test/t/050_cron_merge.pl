@@ -107,6 +107,11 @@ is(q1("SELECT revision || ' ' || (config ->> 'cron') FROM execlog.triggers WHERE
 	'schedule again: the trigger is reconfigured (new revision)');
 is(q1("SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'execlog schedule $aid'"), '1 * * * * *',
 	'schedule again: still one job, with the new schedule');
+my ($src, $sout, $serr) = $node->psql('postgres', q{SELECT execlog.schedule('nightly', 'not a schedule')});
+like($serr, qr/invalid schedule/i, 'schedule: a bad cron expression is refused');
+is(q1("SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'execlog schedule $aid'")
+	 . ' ' . q1("SELECT config ->> 'cron' FROM execlog.triggers WHERE id = $tid"),
+	'1 * * * * * * * * * *', 'schedule: the refused one changed neither the job nor the trigger');
 
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) > 0 FROM execlog.executions WHERE automation_id = $aid"),
