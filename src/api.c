@@ -208,6 +208,8 @@ api_call(PGFunction body, FunctionCallInfo fcinfo)
 	NameData	actor;
 	volatile Datum result = (Datum) 0;
 
+	/* before reading any argument: an older schema may declare others */
+	execlog_require_current_schema();
 	namestrcpy(&actor, GetUserNameFromId(GetUserId(), false));
 	execlog_actor = NameStr(actor);
 	PG_TRY();

@@ -11,6 +11,7 @@
  *	status.c	the trigger that enforces the execution status machine
  *	api.c		start / retry / cancel / resume / complete_task
  *	privs.c		helpers to run SPI as the extension owner, safely
+ *	version.c	the installed schema version against the library's
  *
  *-------------------------------------------------------------------------
  */
@@ -109,6 +110,25 @@ typedef struct SavedStmt
 extern uint64 execlog_run_saved(SavedStmt *stmt, Datum *values, const char *nulls,
 								bool read_only);
 extern Oid	execlog_schema_oid(void);
+
+/* ----------
+ * Schema version (version.c)
+ * ----------
+ */
+#ifndef EXECLOG_VERSION
+#error "EXECLOG_VERSION must be defined by the Makefile"
+#endif
+
+typedef enum ExeclogSchemaState
+{
+	EXECLOG_SCHEMA_MISSING,		/* no extension in this database */
+	EXECLOG_SCHEMA_OLDER,		/* ALTER EXTENSION execlog UPDATE is due */
+	EXECLOG_SCHEMA_CURRENT,
+	EXECLOG_SCHEMA_NEWER		/* the library is older than the schema */
+} ExeclogSchemaState;
+
+extern ExeclogSchemaState execlog_schema_state(const char **version);
+extern void execlog_require_current_schema(void);
 
 /*
  * Name recorded in transitions.by for changes made by this backend.  API

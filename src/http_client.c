@@ -910,7 +910,7 @@ start_transfer(HttpReq *req)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "execlog/0.1");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "execlog/" EXECLOG_VERSION);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req);

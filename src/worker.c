@@ -404,6 +404,38 @@ end_tx(void)
 }
 
 /*
+ * schema_usable
+ *		Whether the extension is installed at the library's version.  While
+ *		it is missing, older or newer the worker waits, saying so once per
+ *		change of state; it looks again every MAX_SLEEP_MS.
+ */
+static bool
+schema_usable(void)
+{
+	static ExeclogSchemaState reported = EXECLOG_SCHEMA_MISSING;
+	const char *version;
+	ExeclogSchemaState state = execlog_schema_state(&version);
+
+	if (state != reported)
+	{
+		if (state == EXECLOG_SCHEMA_OLDER)
+			ereport(LOG,
+					(errmsg("%s waits: execlog schema version %s is older than the library (%s): run ALTER EXTENSION execlog UPDATE",
+							execlog_default_actor, version, EXECLOG_VERSION)));
+		else if (state == EXECLOG_SCHEMA_NEWER)
+			ereport(LOG,
+					(errmsg("%s waits: execlog schema version %s is newer than the library (%s): install the matching library",
+							execlog_default_actor, version, EXECLOG_VERSION)));
+		else if (state == EXECLOG_SCHEMA_CURRENT && reported != EXECLOG_SCHEMA_MISSING)
+			ereport(LOG,
+					(errmsg("%s goes on: execlog schema version %s matches the library",
+							execlog_default_actor, version)));
+		reported = state;
+	}
+	return state == EXECLOG_SCHEMA_CURRENT;
+}
+
+/*
  * worker_pass
  *		One pass of the loop; returns true when there may be more work
  *		right away.  *sleep_ms is set to the time until something is due.
@@ -419,7 +451,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	bool		look_due;
 
 	begin_tx("execlog: claiming");
-	if (!OidIsValid(get_extension_oid("execlog", true)))
+	if (!schema_usable())
 	{
 		end_tx();
 		*sleep_ms = MAX_SLEEP_MS;

@@ -1,3 +1,3 @@
-/* execlog--0.1.sql: full install script of execlog 0.1 */
+/* execlog--0.2.sql: full install script of execlog 0.2 */
 
 \echo Use "CREATE EXTENSION execlog" to load this file. \quit
