@@ -46,6 +46,9 @@ private_install() {
 	mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
 	cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
 	cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+	# an execlog installed on the system (the .deb) must not leak into the copy
+	rm -rf "$dir"/usr/share/postgresql/15/extension/execlog[.-]* "$dir/usr/lib/postgresql/15/lib/execlog.so" \
+		"$dir/usr/lib/postgresql/15/lib/bitcode/execlog" "$dir/usr/lib/postgresql/15/lib/bitcode/execlog.index.bc"
 	make -C "$src" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 	make -C "$src" -s install DESTDIR="$dir" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
 	PG_BIN="$dir/usr/lib/postgresql/15/bin"

@@ -19,6 +19,31 @@ trap 'rm -rf "$work"' EXIT
 tar -C "$EXECLOG_ROOT" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=tmp_install --exclude=tmp_check --exclude=tmp_check_iso \
 	--exclude=results --exclude=test/output_iso -cf - . | tar -C "$work" -xf -
 private_install "$work" "$work/tmp_install"
+
+# release_installs: for the upgrade test, build every released version
+# (test/releases) from its commit into $work/release-<version>, and list
+# them in EXECLOG_RELEASES as "<version>=<install path> ...".  A checkout
+# without that history fails the upgrade test instead of skipping it.
+EXECLOG_RELEASES=
+release_installs() {
+	local ver commit dir
+	while read -r ver commit; do
+		case "$ver" in '' | '#'*) continue ;; esac
+		dir="$work/release-$ver"
+		mkdir -p "$dir/src"
+		if ! git -C "$EXECLOG_ROOT" archive "$commit" 2>/dev/null | tar -x -C "$dir/src"; then
+			echo "execlog: cannot build release $ver: commit $commit is not in $EXECLOG_ROOT's history" >&2
+			continue
+		fi
+		(private_install "$dir/src" "$dir") >"$dir/build.log" 2>&1 || {
+			echo "execlog: building release $ver failed:" >&2
+			tail -20 "$dir/build.log" >&2
+			continue
+		}
+		EXECLOG_RELEASES="$EXECLOG_RELEASES $ver=$dir/usr/lib/postgresql/15"
+	done <"$EXECLOG_ROOT/test/releases"
+}
+case " ${suites[*]} " in *" tap "*) release_installs ;; esac
 chown -R "$EXECLOG_USER" "$work" 2>/dev/null || true
 chmod 755 "$work"
 
@@ -76,7 +101,7 @@ for suite in "${suites[@]}"; do
 		fi
 		if ! run_as_user bash -c "cd '$work/test' && \
 			TESTDIR='$work/test' PG_REGRESS='$PG_BIN/../lib/pgxs/src/test/regress/pg_regress' \
-			PATH='$PG_BIN':\$PATH EXECLOG_SRC='$work' \
+			PATH='$PG_BIN':\$PATH EXECLOG_SRC='$work' EXECLOG_RELEASES='$EXECLOG_RELEASES' \
 			prove -v -I '$PG_BIN/../lib/pgxs/src/test/perl' -I . $tests" >"$log" 2>&1; then
 			status=1
 		fi
