@@ -11,8 +11,12 @@ export EXECLOG_ROOT
 PG_BIN=/usr/lib/postgresql/15/bin
 export PG_BIN
 
+# (debhelper, dpkg-dev, fakeroot, postgresql-server-dev-all: building the
+# Debian package; prometheus-postgres-exporter: the exporter test; clang:
+# the warning-free clang build)
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev postgresql-15-cron
-	libipc-run-perl make gcc python3 nginx-light wrk python3-aiosmtpd procps)
+	libipc-run-perl make gcc python3 nginx-light wrk python3-aiosmtpd procps
+	postgresql-server-dev-all debhelper dpkg-dev fakeroot clang curl prometheus-postgres-exporter)
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then
@@ -33,8 +37,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "execlog: installing ${missing[*]}"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-	# Debian starts a cluster and nginx on install; execlog's scripts run their own.
-	as_root systemctl stop nginx >/dev/null 2>&1 || as_root service nginx stop >/dev/null 2>&1 || true
+	# Debian starts a cluster, nginx and the exporter on install; execlog's
+	# scripts run their own.
+	for service in nginx prometheus-postgres-exporter; do
+		as_root systemctl stop "$service" >/dev/null 2>&1 || as_root service "$service" stop >/dev/null 2>&1 || true
+	done
 fi
 
 # private_install DIR: build execlog from the tree at $1 and install it,

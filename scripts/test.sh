@@ -99,10 +99,10 @@ for suite in "${suites[@]}"; do
 			echo "== tap: no tests"
 			continue
 		fi
-		if ! run_as_user bash -c "cd '$work/test' && \
-			TESTDIR='$work/test' PG_REGRESS='$PG_BIN/../lib/pgxs/src/test/regress/pg_regress' \
-			PATH='$PG_BIN':\$PATH EXECLOG_SRC='$work' EXECLOG_RELEASES='$EXECLOG_RELEASES' \
-			prove -v -I '$PG_BIN/../lib/pgxs/src/test/perl' -I . $tests" >"$log" 2>&1; then
+		# the Makefile's prove_installcheck (pgvector's pattern), against
+		# the private installation
+		if ! run_as_user env EXECLOG_RELEASES="$EXECLOG_RELEASES" make -C "$work" -s prove_installcheck PROVE_TESTS="$tests" PROVE_FLAGS=-v \
+			PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config bindir="$PG_BIN" >"$log" 2>&1; then
 			status=1
 		fi
 		grep -vE '^\s*ok [0-9]+' "$log" | grep -vE '^\s*#' || true
