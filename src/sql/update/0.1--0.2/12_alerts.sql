@@ -285,3 +285,7 @@ COMMENT ON FUNCTION execlog._on_failure_check() IS 'validates automations.on_fai
 
 CREATE TRIGGER automations_on_failure_check BEFORE INSERT OR UPDATE OF on_failure, account_id, name ON execlog.automations
 	FOR EACH ROW EXECUTE FUNCTION execlog._on_failure_check();
+
+/* functions are executable by PUBLIC when created: take that back (as 99_public.sql) */
+REVOKE ALL ON FUNCTION execlog._is_email(text), execlog._channels_check(),
+	execlog._channels_in_use(), execlog._on_failure_check() FROM PUBLIC;
