@@ -116,6 +116,9 @@ extern void execlog_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void execlog_jsonb_push_value(JsonbParseState **state, JsonbIteratorToken tok,
 									 Jsonb *val);
 
+/* alerts.c */
+extern bool execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec);
+
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);
 

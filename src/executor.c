@@ -165,13 +165,6 @@ static SavedStmt add_task = {
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-static SavedStmt add_alert = {
-	"INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
-	"                            next_attempt_at)"
-	" VALUES ($1, $2, $3, $4, coalesce($5, 'execution ' || $1 || ' failed'), pg_catalog.now())",
-	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
-};
-
 /* Run one of the executor's statements; returns SPI_processed. */
 static uint64
 exec_stmt(SavedStmt *stmt, Datum *values, const char *nulls)
@@ -1006,27 +999,7 @@ follow_ups(ExecRun *run)
 	}
 	alert = execlog_jsonb_get(spec, "alert");
 	if (alert != NULL)
-	{
-		char	   *channel = execlog_jsonb_get_text(alert, "channel");
-		char	   *target = execlog_jsonb_get_text(alert, "target");
-		char	   *message = execlog_jsonb_get_text(alert, "message");
-
-		if (channel != NULL && target != NULL)
-		{
-			memset(nulls, ' ', 5);
-			values[0] = Int64GetDatum(run->id);
-			values[1] = Int64GetDatum(run->account_id);
-			values[2] = CStringGetTextDatum(channel);
-			values[3] = CStringGetTextDatum(target);
-			values[4] = message ? CStringGetTextDatum(message) : (Datum) 0;
-			nulls[4] = message ? ' ' : 'n';
-			exec_stmt(&add_alert, values, nulls);
-		}
-		else
-			ereport(WARNING,
-					(errmsg("on_failure alert of execution %lld needs \"channel\" and \"target\"",
-							(long long) run->id)));
-	}
+		execlog_add_alert(run->id, run->account_id, alert);
 }
 
 /* Whether an execution's status changes: its executions row is written. */

@@ -503,18 +503,30 @@ current_pool(void)
 		pool->id = ++next_pool_id;
 		pool->policy = policy;
 		execlog_http_policy_retain(policy);
-		curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-		curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, pool);
-		curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-		curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
+		if (curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+			curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, pool) != CURLM_OK ||
+			curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
+			curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool) != CURLM_OK)
+		{
+			curl_multi_cleanup(pool->multi);
+			pool->multi = NULL;
+			execlog_http_policy_release(policy);
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not configure a libcurl multi handle")));
+		}
 		dlist_push_tail(&pools, &pool->node);
 		cur_pool = pool;
 	}
 	if (cur_pool->max_host != execlog_max_connections_per_host)
 	{
 		cur_pool->max_host = execlog_max_connections_per_host;
-		curl_multi_setopt(cur_pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-						  (long) cur_pool->max_host);
+		if (curl_multi_setopt(cur_pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+							  (long) cur_pool->max_host) != CURLM_OK)
+			ereport(WARNING,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not set libcurl's connection limit per host"),
+					 errdetail("execlog enforces execlog.max_connections_per_host itself.")));
 	}
 	return cur_pool;
 }
@@ -822,6 +834,22 @@ start_queued(void)
 }
 
 /*
+ * SETOPT: curl_easy_setopt whose failure is kept (the first failing
+ * option's name and code) instead of ignored; start_transfer then fails
+ * the request rather than run it without an option (the address policy
+ * callback, the protocol limits).
+ */
+#define SETOPT(h, opt, val) \
+	do { \
+		CURLcode	setopt_rc_ = curl_easy_setopt((h), (opt), (val)); \
+		if (setopt_rc_ != CURLE_OK && bad_opt == NULL) \
+		{ \
+			bad_opt = #opt; \
+			opt_rc = setopt_rc_; \
+		} \
+	} while (0)
+
+/*
  * start_transfer
  *		Put a request into the current multi handle, with its timeout capped
  *		at the execution's time limit (or on its host's queue).
@@ -836,6 +864,8 @@ start_transfer(HttpReq *req)
 	ListCell   *lc;
 	struct curl_slist *sl = NULL;
 	MemoryContext old;
+	const char *bad_opt = NULL;
+	CURLcode	opt_rc = CURLE_OK;
 
 	req->deadline_capped = false;
 	if (!req->is_token)
@@ -895,54 +925,62 @@ start_transfer(HttpReq *req)
 	MemoryContextSwitchTo(old);
 	req->slist = sl;
 
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(e, CURLOPT_URL, req->spec.url);
+	SETOPT(e, CURLOPT_PRIVATE, req);
+	SETOPT(e, CURLOPT_URL, req->spec.url);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SETOPT(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SETOPT(e, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long) EXECLOG_HTTP_MAX_REDIRECTS);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");	/* no proxy from the environment */
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "execlog/" EXECLOG_VERSION);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
+	SETOPT(e, CURLOPT_MAXREDIRS, (long) EXECLOG_HTTP_MAX_REDIRECTS);
+	SETOPT(e, CURLOPT_PROXY, "");	/* no proxy from the environment */
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_TIMEOUT_MS, timeout);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_USERAGENT, "execlog/" EXECLOG_VERSION);
+	SETOPT(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+	SETOPT(e, CURLOPT_OPENSOCKETDATA, req);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, body_cb);
+	SETOPT(e, CURLOPT_WRITEDATA, req);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(e, CURLOPT_HEADERDATA, req);
+	SETOPT(e, CURLOPT_HTTPHEADER, sl);
 
 	if (req->spec.auth.type == HTTP_AUTH_BASIC ||
 		(req->is_token && req->spec.auth.client_basic))
 	{
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, req->is_token ? req->spec.auth.client_id :
+		SETOPT(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		SETOPT(e, CURLOPT_USERNAME, req->is_token ? req->spec.auth.client_id :
 						 req->spec.auth.username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, req->is_token ? req->spec.auth.client_secret :
+		SETOPT(e, CURLOPT_PASSWORD, req->is_token ? req->spec.auth.client_secret :
 						 req->spec.auth.password);
 	}
 
 	if (strcmp(req->spec.method, "HEAD") == 0)
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		SETOPT(e, CURLOPT_NOBODY, 1L);
 	else if (req->spec.body != NULL || strcmp(req->spec.method, "POST") == 0)
 	{
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE,
 						 (curl_off_t) (req->spec.body ? req->spec.body_len : 0));
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->spec.body ? req->spec.body : "");
+		SETOPT(e, CURLOPT_POSTFIELDS, req->spec.body ? req->spec.body : "");
 		if (strcmp(req->spec.method, "POST") != 0)
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
+			SETOPT(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
 	}
 	else if (strcmp(req->spec.method, "GET") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
+		SETOPT(e, CURLOPT_CUSTOMREQUEST, req->spec.method);
 
+	if (bad_opt != NULL)
+	{
+		/* never run a request without its policy callback or protocol limits */
+		detach_transfer(req);
+		req_fail(req, psprintf("could not set libcurl option %s: %s", bad_opt,
+							   curl_easy_strerror(opt_rc)));
+		return;
+	}
 	if (req->oom)
 	{
 		detach_transfer(req);
@@ -1004,8 +1042,21 @@ describe_error(HttpReq *req, CURLcode rc)
 		case CURLE_TOO_MANY_REDIRECTS:
 			return psprintf("too many redirects (more than %d)", EXECLOG_HTTP_MAX_REDIRECTS);
 		case CURLE_UNSUPPORTED_PROTOCOL:
+			/* an http(s) URL: the answer was not HTTP (libcurl's "HTTP/0.9") */
+			if (url != NULL && (pg_strncasecmp(url, "http://", 7) == 0 ||
+								pg_strncasecmp(url, "https://", 8) == 0))
+				return psprintf("invalid HTTP response from %s", where);
 			return psprintf("redirect to \"%s\" refused: only http and https URLs can be fetched",
 							url ? url : "?");
+		case CURLE_WEIRD_SERVER_REPLY:
+			return psprintf("invalid HTTP response from %s", where);
+		case CURLE_OUT_OF_MEMORY:
+			/* libcurl's limit on one header line (CURL_MAX_HTTP_HEADER) */
+			return psprintf("header too large in the response from %s", where);
+#if LIBCURL_VERSION_NUM >= 0x080600
+		case CURLE_TOO_LARGE:
+			return psprintf("header too large in the response from %s", where);
+#endif
 		case CURLE_SSL_CONNECT_ERROR:
 		case CURLE_PEER_FAILED_VERIFICATION:
 		case CURLE_SSL_CERTPROBLEM:

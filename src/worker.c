@@ -89,15 +89,19 @@ static SavedStmt recover_stmt = {
 	"         f.error"
 	"    FROM failed f WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
 	" alerts AS ("
-	"  INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
-	"                              next_attempt_at)"
-	"  SELECT f.id, f.account_id, f.on_failure -> 'alert' ->> 'channel',"
-	"         f.on_failure -> 'alert' ->> 'target',"
+	/* as execlog_add_alert() (alerts.c): a channel of the account, or a literal address */
+	"  INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target,"
+	"                              message, next_attempt_at)"
+	"  SELECT f.id, f.account_id, c.id, coalesce(c.kind, 'email'),"
+	"         coalesce(c.name, f.on_failure -> 'alert' ->> 'target'),"
 	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' || f.id || ' failed'),"
 	"         pg_catalog.now()"
-	"    FROM failed f WHERE f.run_after IS NULL"
-	"     AND f.on_failure -> 'alert' ->> 'channel' IS NOT NULL"
-	"     AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)"
+	"    FROM failed f LEFT JOIN execlog.channels c"
+	"      ON NOT (f.on_failure -> 'alert' ? 'target') AND c.account_id = f.account_id"
+	"     AND c.name = f.on_failure -> 'alert' ->> 'channel'"
+	"   WHERE f.run_after IS NULL"
+	"     AND (c.id IS NOT NULL OR (f.on_failure -> 'alert' ->> 'channel' = 'email'"
+	"                               AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)))"
 	" SELECT count(*) FROM failed",
 	2, {INT4OID, INT4OID}, NULL, true
 };

@@ -142,15 +142,25 @@ my ($rc, $out, $err) = $node->psql('postgres', "SELECT execlog.retry($e)");
 like($err, qr/execution $e has reached its retry limit/, 'manual retry shares the budget');
 
 # ---- on_failure creates a task and an alert when no retry is left
+my $chan = q1($node, q{INSERT INTO execlog.channels (account_id, name, kind, config)
+	SELECT id, 'ops-hook', 'webhook', '{"url": "http://127.0.0.1:9/hook", "secret": "s3cret"}'
+	  FROM execlog.accounts WHERE name = 'acme' RETURNING id});
 automation($node, 'followup', run_as => "'runner'", max_retries => 0,
-	on_failure => q{'{"task": {"assignee": "ops", "title": "fix {{ $.payload.ref }}"}, "alert": {"channel": "webhook", "target": "http://127.0.0.1:9/hook", "message": "failed"}}'},
+	on_failure => q{'{"task": {"assignee": "ops", "title": "fix {{ $.payload.ref }}"}, "alert": {"channel": "ops-hook", "message": "{{ $.payload.ref }} failed"}}'},
 	steps => [['boom', 'sql', '{"query": "SELECT 1/0"}']]);
 $e = q1($node, q{SELECT execlog.start('followup', '{"ref": "INV-7"}')});
 ok(wait_status($node, $e, "'failed'"), 'followup execution fails');
 is(q1($node, "SELECT assignee || '|' || title || '|' || status FROM execlog.tasks WHERE execution_id = $e"),
 	'ops|fix INV-7|open', 'task created with placeholders resolved');
-is(q1($node, "SELECT channel || '|' || target || '|' || status FROM execlog.alerts WHERE execution_id = $e"),
-	'webhook|http://127.0.0.1:9/hook|pending', 'alert created');
+is(q1($node, "SELECT channel_id || '|' || channel || '|' || target || '|' || message || '|' || status FROM execlog.alerts WHERE execution_id = $e"),
+	"$chan|webhook|ops-hook|INV-7 failed|pending", 'alert created for the named channel, with its kind and name (never its URL)');
+automation($node, 'mailed', run_as => "'runner'", max_retries => 0,
+	on_failure => q{'{"alert": {"channel": "email", "target": "maria@example.com"}}'},
+	steps => [['boom', 'sql', '{"query": "SELECT 1/0"}']]);
+my $m = q1($node, q{SELECT execlog.start('mailed')});
+ok(wait_status($node, $m, "'failed'"), 'mailed execution fails');
+is(q1($node, "SELECT coalesce(channel_id::text, 'none') || '|' || channel || '|' || target || '|' || message FROM execlog.alerts WHERE execution_id = $m"),
+	"none|email|maria\@example.com|execution $m failed", 'a literal e-mail target makes an e-mail alert without a channel');
 my $task = q1($node, "SELECT id FROM execlog.tasks WHERE execution_id = $e");
 $node->safe_psql('postgres', "SELECT execlog.complete_task($task, 'done by hand')");
 is(q1($node, "SELECT status || '|' || note FROM execlog.tasks WHERE id = $task"), 'done|done by hand', 'task completed');

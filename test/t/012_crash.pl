@@ -65,7 +65,7 @@ is(q1($node, "SELECT count(*) FROM execlog.executions WHERE status = 'running'")
 
 # ---- no retry budget: interrupted stays failed, with a task
 automation($node, 'fragile', run_as => "'runner'", max_retries => 0,
-	on_failure => q{'{"task": {"assignee": "ops"}}'}, steps => [
+	on_failure => q{'{"task": {"assignee": "ops"}, "alert": {"channel": "email", "target": "ops@example.com"}}'}, steps => [
 	['nap', 'sql', '{"query": "SELECT pg_sleep(CASE WHEN on_ THEN 600 ELSE 0 END) FROM public.hold"}'],
 ]);
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = true});
@@ -78,6 +78,8 @@ $node->start;
 ok(wait_status($node, $e, "'failed'"), 'interrupted execution without retries left is failed');
 like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"), qr/^interrupted/, 'error says it was interrupted');
 is(q1($node, "SELECT assignee FROM execlog.tasks WHERE execution_id = $e"), 'ops', 'a follow-up task was created');
+is(q1($node, "SELECT channel || '|' || target || '|' || status FROM execlog.alerts WHERE execution_id = $e"),
+	'email|ops@example.com|pending', 'and its alert');
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = false});
 
 # ---- pg_terminate_backend: the worker comes back
