@@ -51,6 +51,16 @@ static SavedStmt find_by_id = {
 	1, {INT8OID}
 };
 
+static SavedStmt may_change = {
+	"SELECT a.name, a.run_as::text,"
+	"       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = a.run_as)"
+	"            THEN pg_catalog.pg_has_role(a.run_as, 'MEMBER')"
+	"            ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"
+	"                          WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND r.rolsuper) END"
+	"  FROM execlog.automations a WHERE a.id = $1",
+	1, {INT8OID}
+};
+
 static SavedStmt insert_execution = {
 	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
 	" VALUES ($1, $2, $3, $4) RETURNING id",
@@ -333,6 +343,29 @@ lookup_automation(const char *name, const char *account, bool *enabled,
 	}
 	*enabled = DatumGetBool(result_datum(0, 2, &isnull));
 	return DatumGetInt64(result_datum(0, 1, &isnull));
+}
+
+/*
+ * require_may_change
+ *		Refuse to change the automation's triggers unless the caller is a
+ *		member of its run_as role (the rule of the definition triggers, which
+ *		see the owner when the API writes).  SPI connected, as the caller.
+ */
+static void
+require_may_change(int64 automation_id)
+{
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(automation_id);
+	if (execlog_run_saved(&may_change, values, NULL, true) == 0)
+		return;
+	if (!DatumGetBool(result_datum(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change automation \"%s\" that runs as role \"%s\"",
+						result_text(1), result_text(2)),
+				 errhint("Changing an automation, its steps or its triggers needs membership in its run_as role.")));
 }
 
 /* The body of execlog.start, run by api_call. */
@@ -695,6 +728,7 @@ schedule_body(PG_FUNCTION_ARGS)
 	automation_id = lookup_automation(name, NULL, &enabled,
 									  "Rename one of them: schedules name the automation alone.");
 	require_pg_cron();
+	require_may_change(automation_id);
 
 	execlog_become_owner(&priv);
 	values[0] = Int64GetDatum(automation_id);
@@ -735,6 +769,7 @@ unschedule_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
 												"Rename one of them: schedules name the automation alone."));
+	require_may_change(DatumGetInt64(values[0]));
 	execlog_become_owner(&priv);
 	/* the trigger on execlog.triggers removes the pg_cron job */
 	if (execlog_run_saved(&drop_schedule, values, NULL, false) == 0)
@@ -806,6 +841,7 @@ watch_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	automation_id = lookup_automation(name, NULL, &enabled,
 									  "Rename one of them: watches name the automation alone.");
+	require_may_change(automation_id);
 	table = watched_table(PG_GETARG_OID(0));
 
 	/*
@@ -863,6 +899,7 @@ unwatch_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
 												"Rename one of them: watches name the automation alone."));
+	require_may_change(DatumGetInt64(values[0]));
 	table = watched_table(PG_GETARG_OID(0));
 	values[1] = CStringGetTextDatum(table);
 	execlog_become_owner(&priv);

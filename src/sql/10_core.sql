@@ -363,7 +363,11 @@ COMMENT ON COLUMN execlog.alerts.next_attempt_at IS 'when the next delivery atte
  * Definition triggers: revisions, the manual trigger, validation
  * ------------------------------------------------------------------------ */
 
-/* Check run_as and keep revision/updated_at right on automations. */
+/*
+ * Check run_as and keep revision/updated_at right on automations.  Every
+ * change of an automation needs membership in the run_as role it had
+ * (only a superuser may change one whose role is gone).
+ */
 CREATE FUNCTION execlog._automations_guard() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -378,6 +382,15 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  HINT = 'run_as must be a role you are a member of.';
 		END IF;
+	END IF;
+	/* the same rule as setting run_as (see _definition_run_as) */
+	IF TG_OP = 'UPDATE'
+	   AND NOT (CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = OLD.run_as)
+					 THEN pg_catalog.pg_has_role(OLD.run_as, 'MEMBER')
+					 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER AND rolsuper) END) THEN
+		RAISE EXCEPTION 'permission denied to change automation "%" that runs as role "%"', OLD.name, OLD.run_as
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Changing an automation, its steps or its triggers needs membership in its run_as role.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		NEW.revision := 1;
@@ -409,6 +422,38 @@ CREATE TRIGGER automations_guard BEFORE INSERT OR UPDATE ON execlog.automations
 	FOR EACH ROW EXECUTE FUNCTION execlog._automations_guard();
 CREATE TRIGGER automations_manual_trigger AFTER INSERT ON execlog.automations
 	FOR EACH ROW EXECUTE FUNCTION execlog._automations_manual_trigger();
+
+/*
+ * Steps and triggers say what an automation does: writing one needs
+ * membership in its automation's run_as role, like setting run_as.  An
+ * automation the writer cannot see (or that is being deleted) has nothing
+ * to check; row-level security decides the rest.
+ */
+CREATE FUNCTION execlog._definition_run_as() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	a record;
+BEGIN
+	FOR a IN SELECT au.name, au.run_as FROM execlog.automations au
+			  WHERE au.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.automation_id ELSE NEW.automation_id END
+				 OR (TG_OP = 'UPDATE' AND au.id = OLD.automation_id)
+	LOOP
+		IF NOT (CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = a.run_as)
+					 THEN pg_catalog.pg_has_role(a.run_as, 'MEMBER')
+					 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER AND rolsuper) END) THEN
+			RAISE EXCEPTION 'permission denied to change automation "%" that runs as role "%"', a.name, a.run_as
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Changing an automation, its steps or its triggers needs membership in its run_as role.';
+		END IF;
+	END LOOP;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlog._definition_run_as() IS 'refuses a write of steps or triggers by a role that is not a member of the automation''s run_as (internal)';
 
 /* Validate a step definition and bump its automation's revision. */
 CREATE FUNCTION execlog._steps_guard() RETURNS trigger
@@ -500,6 +545,8 @@ $$;
 
 CREATE TRIGGER steps_guard BEFORE INSERT OR UPDATE OR DELETE ON execlog.steps
 	FOR EACH ROW EXECUTE FUNCTION execlog._steps_guard();
+CREATE TRIGGER steps_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.steps
+	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 
 /* A change of a trigger's kind or config bumps its revision. */
 CREATE FUNCTION execlog._triggers_guard() RETURNS trigger
@@ -533,6 +580,8 @@ $$;
 
 CREATE TRIGGER triggers_guard BEFORE INSERT OR UPDATE ON execlog.triggers
 	FOR EACH ROW EXECUTE FUNCTION execlog._triggers_guard();
+CREATE TRIGGER triggers_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.triggers
+	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 
 /* The manual trigger lives as long as its automation. */
 CREATE FUNCTION execlog._manual_trigger_kept() RETURNS trigger
