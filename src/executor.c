@@ -161,14 +161,14 @@ static SavedStmt write_runs = {
 
 static SavedStmt add_task = {
 	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	" VALUES ($1, $2, $3, coalesce($4, 'execution ' || $1 || ' failed'), $5)",
+	" VALUES ($1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5)",
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static SavedStmt add_alert = {
 	"INSERT INTO execlog.alerts (execution_id, account_id, channel, target, message,"
 	"                            next_attempt_at)"
-	" VALUES ($1, $2, $3, $4, coalesce($5, 'execution ' || $1 || ' failed'), pg_catalog.now())",
+	" VALUES ($1, $2, $3, $4, coalesce($5, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), pg_catalog.now())",
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
