@@ -670,8 +670,11 @@ reject(ExecRun *run)
 static bool
 run_step(ExecRun *run, StepDef *def, StepRow *row)
 {
-	Jsonb	   *input = execlog_resolve_config(def->config, run);
+	Jsonb	   *input;
 
+	if (strcmp(def->kind, "sql") == 0)
+		execlog_refuse_query_placeholders(def);
+	input = execlog_resolve_config(def->config, run);
 	row->input = input;
 	if (strcmp(def->kind, "sql") == 0)
 		row->output = execlog_run_sql_step(run, def, input);

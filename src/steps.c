@@ -676,6 +676,27 @@ rows_to_json(void)
 }
 
 /*
+ * execlog_refuse_query_placeholders
+ *		Refuse an sql step whose stored query holds a placeholder ("{{" and a
+ *		later "}}"): resolved, it would be pasted into the SQL text.  Steps
+ *		written since 0.2 are refused by the steps trigger already.
+ */
+void
+execlog_refuse_query_placeholders(StepDef *step)
+{
+	char	   *query = execlog_jsonb_get_text(step->config, "query");
+	const char *open;
+
+	if (query != NULL && (open = strstr(query, "{{")) != NULL &&
+		strstr(open + 2, "}}") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("placeholders are not allowed in the query of sql step \"%s\"",
+						step->name),
+				 errhint("Pass values in \"args\" and use them as $1, $2, ... in the query.")));
+}
+
+/*
  * become_run_as
  *		Switch to the role as a security-restricted operation, with the
  *		settings a session of the role would have in this database: the

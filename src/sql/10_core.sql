@@ -488,6 +488,12 @@ BEGIN
 				RAISE EXCEPTION '"args" of sql step "%" must be an array', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
+			/* a placeholder would be pasted into the SQL text (same test as steps.c) */
+			IF (c ->> 'query') ~ '\{\{.*\}\}' THEN
+				RAISE EXCEPTION 'placeholders are not allowed in the query of sql step "%"', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Pass values in "args" and use them as $1, $2, ... in the query.';
+			END IF;
 		WHEN 'http' THEN
 			IF jsonb_typeof(c -> 'url') IS DISTINCT FROM 'string'
 			   AND jsonb_typeof(c -> 'connection') IS DISTINCT FROM 'string' THEN

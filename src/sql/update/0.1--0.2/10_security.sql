@@ -74,3 +74,97 @@ CREATE TRIGGER steps_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.s
 	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 CREATE TRIGGER triggers_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.triggers
 	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
+
+/* Defect 3: no placeholder in the query of an sql step. */
+CREATE OR REPLACE FUNCTION execlog._steps_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c jsonb;
+BEGIN
+	IF TG_OP <> 'DELETE' THEN
+		c := NEW.config;
+		/* NULL kind and on_error are left to their NOT NULL constraints */
+		IF NEW.kind NOT IN ('sql', 'http', 'pause', 'response', 'feedback') THEN
+			RAISE EXCEPTION 'unknown step kind "%"', NEW.kind
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Step kinds are sql, http, pause, response and feedback.';
+		END IF;
+		IF c IS NULL OR jsonb_typeof(c) <> 'object' THEN
+			RAISE EXCEPTION 'config of step "%" must be a JSON object', NEW.name
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF NEW.on_error NOT IN ('stop', 'continue') THEN
+			RAISE EXCEPTION 'on_error of step "%" must be "stop" or "continue", not "%"', NEW.name, NEW.on_error
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		CASE NEW.kind
+		WHEN 'sql' THEN
+			IF jsonb_typeof(c -> 'query') IS DISTINCT FROM 'string' THEN
+				RAISE EXCEPTION 'sql step "%" needs a "query" string in its config', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF c ? 'args' AND jsonb_typeof(c -> 'args') <> 'array' THEN
+				RAISE EXCEPTION '"args" of sql step "%" must be an array', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			/* a placeholder would be pasted into the SQL text (same test as steps.c) */
+			IF (c ->> 'query') ~ '\{\{.*\}\}' THEN
+				RAISE EXCEPTION 'placeholders are not allowed in the query of sql step "%"', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Pass values in "args" and use them as $1, $2, ... in the query.';
+			END IF;
+		WHEN 'http' THEN
+			IF jsonb_typeof(c -> 'url') IS DISTINCT FROM 'string'
+			   AND jsonb_typeof(c -> 'connection') IS DISTINCT FROM 'string' THEN
+				RAISE EXCEPTION 'http step "%" needs a "url" or a "connection" in its config', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF c ? 'method' AND (jsonb_typeof(c -> 'method') <> 'string'
+								OR (c ->> 'method') !~ '^[A-Za-z]+$') THEN
+				RAISE EXCEPTION 'invalid HTTP method in step "%"', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF c ? 'headers' AND jsonb_typeof(c -> 'headers') <> 'object' THEN
+				RAISE EXCEPTION '"headers" of http step "%" must be an object', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF c ? 'expect' AND jsonb_typeof(c -> 'expect') <> 'array' THEN
+				RAISE EXCEPTION '"expect" of http step "%" must be an array of status codes', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF c ? 'timeout' THEN
+				BEGIN
+					PERFORM (c ->> 'timeout')::interval;
+				EXCEPTION WHEN others THEN
+					RAISE EXCEPTION '"timeout" of http step "%" must be an interval, such as "5 seconds"', NEW.name
+						USING ERRCODE = 'invalid_parameter_value';
+				END;
+			END IF;
+		WHEN 'pause' THEN
+			IF c ? 'for' THEN
+				BEGIN
+					PERFORM (c ->> 'for')::interval;
+				EXCEPTION WHEN others THEN
+					RAISE EXCEPTION '"for" of pause step "%" must be an interval, such as "10 minutes"', NEW.name
+						USING ERRCODE = 'invalid_parameter_value';
+				END;
+			END IF;
+		WHEN 'feedback' THEN
+			IF jsonb_typeof(c -> 'fields') IS DISTINCT FROM 'object' THEN
+				RAISE EXCEPTION 'feedback step "%" needs a "fields" object in its config', NEW.name
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSE
+			NULL;
+		END CASE;
+		UPDATE execlog.automations SET revision = revision + 1 WHERE id = NEW.automation_id;
+		IF TG_OP = 'UPDATE' AND NEW.automation_id <> OLD.automation_id THEN
+			UPDATE execlog.automations SET revision = revision + 1 WHERE id = OLD.automation_id;
+		END IF;
+		RETURN NEW;
+	END IF;
+	UPDATE execlog.automations SET revision = revision + 1 WHERE id = OLD.automation_id;
+	RETURN OLD;
+END
+$$;
