@@ -17,3 +17,16 @@ INSERT INTO execlog.steps (automation_id, position, name, kind, config)
 	VALUES (:aid, 3, 'z', 'sql', '{"query": "SELECT $1::text, ''{{''", "args": ["{{ $.payload.a }}"]}');
 UPDATE execlog.steps SET config = '{"query": "SELECT {{ $.payload.a }}"}' WHERE name = 'z';
 SELECT name, config FROM execlog.steps WHERE automation_id = :aid;
+
+-- HTTP methods (defect 8): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS only
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+	VALUES (:aid, 4, 'h1', 'http', '{"url": "http://127.0.0.1:9/", "method": "CONNECT"}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+	VALUES (:aid, 4, 'h2', 'http', '{"url": "http://127.0.0.1:9/", "method": "TRACE"}');
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+	VALUES (:aid, 4, 'h3', 'http', '{"url": "http://127.0.0.1:9/", "method": "PROPFIND"}');
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+	SELECT :aid, 10 + n, 'm' || n, 'http', jsonb_build_object('url', 'http://127.0.0.1:9/', 'method', m)
+	  FROM unnest(ARRAY['GET', 'head', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) WITH ORDINALITY AS t(m, n);
+SELECT count(*) AS allowed_methods FROM execlog.steps WHERE automation_id = :aid AND kind = 'http';

@@ -505,6 +505,11 @@ BEGIN
 				RAISE EXCEPTION 'invalid HTTP method in step "%"', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
+			IF upper(c ->> 'method') NOT IN ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') THEN
+				RAISE EXCEPTION 'HTTP method "%" is not allowed in step "%"', c ->> 'method', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.';
+			END IF;
 			IF c ? 'headers' AND jsonb_typeof(c -> 'headers') <> 'object' THEN
 				RAISE EXCEPTION '"headers" of http step "%" must be an object', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';

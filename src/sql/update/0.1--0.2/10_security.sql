@@ -75,7 +75,7 @@ CREATE TRIGGER steps_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.s
 CREATE TRIGGER triggers_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.triggers
 	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 
-/* Defect 3: no placeholder in the query of an sql step. */
+/* Defects 3 and 8: no placeholder in the query of an sql step; HTTP methods whitelisted. */
 CREATE OR REPLACE FUNCTION execlog._steps_guard() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -124,6 +124,11 @@ BEGIN
 								OR (c ->> 'method') !~ '^[A-Za-z]+$') THEN
 				RAISE EXCEPTION 'invalid HTTP method in step "%"', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF upper(c ->> 'method') NOT IN ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') THEN
+				RAISE EXCEPTION 'HTTP method "%" is not allowed in step "%"', c ->> 'method', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.';
 			END IF;
 			IF c ? 'headers' AND jsonb_typeof(c -> 'headers') <> 'object' THEN
 				RAISE EXCEPTION '"headers" of http step "%" must be an object', NEW.name
