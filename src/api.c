@@ -16,6 +16,9 @@
 #include "execlog.h"
 
 #include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -808,6 +811,21 @@ watched_table(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", name),
 				 errdetail("Only rows of tables can start automations.")));
+	if (get_rel_namespace(relid) == execlog_schema_oid())
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table \"%s\" of execlog cannot be watched", name),
+				 errdetail("A watch on execlog's own tables would start automations from their own bookkeeping.")));
+	if (IsCatalogRelationOid(relid) || IsToastNamespace(get_rel_namespace(relid)) ||
+		get_rel_namespace(relid) == PG_CATALOG_NAMESPACE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("system catalog \"%s\" cannot be watched", name)));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("temporary table \"%s\" cannot be watched", name),
+				 errdetail("Its rows are written by one session and go with it.")));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
