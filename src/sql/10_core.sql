@@ -624,6 +624,30 @@ $$;
 CREATE TRIGGER connections_touch BEFORE UPDATE ON execlog.connections
 	FOR EACH ROW EXECUTE FUNCTION execlog._touch();
 
+/*
+ * Credentials go only to the host they were given for: a new scheme, host
+ * or port in base_url needs auth given again (a changed value) in the same
+ * UPDATE.  (token_url is inside auth, so it can only change with it.)
+ */
+CREATE FUNCTION execlog._connections_credentials() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.auth IS NOT NULL AND NEW.auth IS NOT DISTINCT FROM OLD.auth
+	   AND lower(substring(NEW.base_url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*'))
+		   IS DISTINCT FROM lower(substring(OLD.base_url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*')) THEN
+		RAISE EXCEPTION 'the credentials of connection "%" were given for another host', OLD.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Set auth again in the same UPDATE as the new base_url.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlog._connections_credentials() IS 'refuses a new host in base_url unless auth is given again (internal)';
+
+CREATE TRIGGER connections_credentials BEFORE UPDATE ON execlog.connections
+	FOR EACH ROW EXECUTE FUNCTION execlog._connections_credentials();
+
 /* ------------------------------------------------------------------------
  * Execution triggers: the status machine (C) and the transition log
  * ------------------------------------------------------------------------ */
