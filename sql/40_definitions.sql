@@ -167,12 +167,13 @@ INSERT INTO execlog.automations (account_id, name, run_as) VALUES (1, 'as-superu
 INSERT INTO execlog.automations (account_id, name, run_as) VALUES (1, 'as-ghost', 't40_no_such_role');
 \echo :LAST_ERROR_SQLSTATE
 UPDATE execlog.automations SET run_as = 't40_other' WHERE name = 'mine';
--- changes that leave run_as alone are not checked again
+-- every change needs membership in the run_as it has (issue 10; see 51_run_as)
 RESET ROLE;
 UPDATE execlog.automations SET run_as = 't40_other' WHERE name = 'as-runner';
 SET ROLE t40_admin;
-UPDATE execlog.automations SET description = 'still runs as t40_other' WHERE name = 'as-runner'
+UPDATE execlog.automations SET description = 'would still run as t40_other' WHERE name = 'as-runner'
 RETURNING run_as;
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT name, CASE WHEN run_as = current_user THEN '(superuser)' ELSE run_as END AS run_as
   FROM execlog.automations WHERE account_id = 1 ORDER BY id;

@@ -74,6 +74,8 @@ SELECT count(*) AS row_triggers FROM pg_trigger WHERE tgrelid = 'public.t43_invo
 -- an admin needs the TRIGGER privilege on the table
 CREATE ROLE t43_admin IN ROLE execlog_admin;
 INSERT INTO execlog.account_members (account_id, role_name) VALUES (1, 't43_admin');
+-- (and membership in the automation's run_as role, see 51_run_as)
+UPDATE execlog.automations SET run_as = 't43_admin' WHERE name = 'approve';
 SET ROLE t43_admin;
 SELECT execlog.watch('public.t43_invoices', 'approve');
 RESET ROLE;

@@ -16,6 +16,9 @@
 #include "execlog.h"
 
 #include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -48,6 +51,16 @@ static SavedStmt find_by_name = {
 
 static SavedStmt find_by_id = {
 	"SELECT a.id, a.enabled, a.name FROM execlog.automations a WHERE a.id = $1",
+	1, {INT8OID}
+};
+
+static SavedStmt may_change = {
+	"SELECT a.name, a.run_as::text,"
+	"       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = a.run_as)"
+	"            THEN pg_catalog.pg_has_role(a.run_as, 'MEMBER')"
+	"            ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"
+	"                          WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND r.rolsuper) END"
+	"  FROM execlog.automations a WHERE a.id = $1",
 	1, {INT8OID}
 };
 
@@ -333,6 +346,29 @@ lookup_automation(const char *name, const char *account, bool *enabled,
 	}
 	*enabled = DatumGetBool(result_datum(0, 2, &isnull));
 	return DatumGetInt64(result_datum(0, 1, &isnull));
+}
+
+/*
+ * require_may_change
+ *		Refuse to change the automation's triggers unless the caller is a
+ *		member of its run_as role (the rule of the definition triggers, which
+ *		see the owner when the API writes).  SPI connected, as the caller.
+ */
+static void
+require_may_change(int64 automation_id)
+{
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(automation_id);
+	if (execlog_run_saved(&may_change, values, NULL, true) == 0)
+		return;
+	if (!DatumGetBool(result_datum(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change automation \"%s\" that runs as role \"%s\"",
+						result_text(1), result_text(2)),
+				 errhint("Changing an automation, its steps or its triggers needs membership in its run_as role.")));
 }
 
 /* The body of execlog.start, run by api_call. */
@@ -695,6 +731,7 @@ schedule_body(PG_FUNCTION_ARGS)
 	automation_id = lookup_automation(name, NULL, &enabled,
 									  "Rename one of them: schedules name the automation alone.");
 	require_pg_cron();
+	require_may_change(automation_id);
 
 	execlog_become_owner(&priv);
 	values[0] = Int64GetDatum(automation_id);
@@ -735,6 +772,7 @@ unschedule_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
 												"Rename one of them: schedules name the automation alone."));
+	require_may_change(DatumGetInt64(values[0]));
 	execlog_become_owner(&priv);
 	/* the trigger on execlog.triggers removes the pg_cron job */
 	if (execlog_run_saved(&drop_schedule, values, NULL, false) == 0)
@@ -773,6 +811,21 @@ watched_table(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", name),
 				 errdetail("Only rows of tables can start automations.")));
+	if (get_rel_namespace(relid) == execlog_schema_oid())
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table \"%s\" of execlog cannot be watched", name),
+				 errdetail("A watch on execlog's own tables would start automations from their own bookkeeping.")));
+	if (IsCatalogRelationOid(relid) || IsToastNamespace(get_rel_namespace(relid)) ||
+		get_rel_namespace(relid) == PG_CATALOG_NAMESPACE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("system catalog \"%s\" cannot be watched", name)));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("temporary table \"%s\" cannot be watched", name),
+				 errdetail("Its rows are written by one session and go with it.")));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -806,6 +859,7 @@ watch_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	automation_id = lookup_automation(name, NULL, &enabled,
 									  "Rename one of them: watches name the automation alone.");
+	require_may_change(automation_id);
 	table = watched_table(PG_GETARG_OID(0));
 
 	/*
@@ -863,6 +917,7 @@ unwatch_body(PG_FUNCTION_ARGS)
 	begin_api_call(&priv);
 	values[0] = Int64GetDatum(lookup_automation(name, NULL, &enabled,
 												"Rename one of them: watches name the automation alone."));
+	require_may_change(DatumGetInt64(values[0]));
 	table = watched_table(PG_GETARG_OID(0));
 	values[1] = CStringGetTextDatum(table);
 	execlog_become_owner(&priv);

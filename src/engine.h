@@ -104,6 +104,7 @@ typedef struct ExecRun
 extern Jsonb *execlog_document(ExecRun *run);
 extern Jsonb *execlog_resolve_config(Jsonb *config, ExecRun *run);
 extern bool execlog_condition_holds(Datum condition, Jsonb *doc);
+extern void execlog_refuse_query_placeholders(StepDef *step);
 extern Jsonb *execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input);
 extern Jsonb *execlog_feedback_step(ExecRun *run, Jsonb *input);
 extern Jsonb *execlog_jsonb_from_cstring(const char *s);

@@ -161,7 +161,7 @@ static SavedStmt write_runs = {
 
 static SavedStmt add_task = {
 	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	" VALUES ($1, $2, $3, coalesce($4, 'execution ' || $1 || ' failed'), $5)",
+	" VALUES ($1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5)",
 	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
@@ -663,8 +663,11 @@ reject(ExecRun *run)
 static bool
 run_step(ExecRun *run, StepDef *def, StepRow *row)
 {
-	Jsonb	   *input = execlog_resolve_config(def->config, run);
+	Jsonb	   *input;
 
+	if (strcmp(def->kind, "sql") == 0)
+		execlog_refuse_query_placeholders(def);
+	input = execlog_resolve_config(def->config, run);
 	row->input = input;
 	if (strcmp(def->kind, "sql") == 0)
 		row->output = execlog_run_sql_step(run, def, input);

@@ -27,6 +27,7 @@
 #include "nodes/params.h"
 #include "parser/parse_param.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -675,6 +676,75 @@ rows_to_json(void)
 }
 
 /*
+ * execlog_refuse_query_placeholders
+ *		Refuse an sql step whose stored query holds a placeholder ("{{" and a
+ *		later "}}"): resolved, it would be pasted into the SQL text.  Steps
+ *		written since 0.2 are refused by the steps trigger already.
+ */
+void
+execlog_refuse_query_placeholders(StepDef *step)
+{
+	char	   *query = execlog_jsonb_get_text(step->config, "query");
+	const char *open;
+
+	if (query != NULL && (open = strstr(query, "{{")) != NULL &&
+		strstr(open + 2, "}}") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("placeholders are not allowed in the query of sql step \"%s\"",
+						step->name),
+				 errhint("Pass values in \"args\" and use them as $1, $2, ... in the query.")));
+}
+
+/*
+ * become_run_as
+ *		Switch to the role as a security-restricted operation, with the
+ *		settings a session of the role would have in this database: the
+ *		configured search_path instead of the worker's pinned one, then the
+ *		ALTER ROLE / ALTER DATABASE ... SET values (global, database, role,
+ *		role in database: later ones win), applied as the role.  All undone
+ *		with the caller's GUC nest level.  SPI connected, as the worker.
+ */
+static void
+become_run_as(Oid role, int save_sec_context)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	ArrayType **configs;
+	uint64		n;
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum(role);
+	if (SPI_execute_with_args("SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s"
+							  " WHERE s.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, $1]::pg_catalog.oid[])"
+							  "   AND s.setrole OPERATOR(pg_catalog.=) ANY (ARRAY[0, $2]::pg_catalog.oid[])"
+							  " ORDER BY s.setrole OPERATOR(pg_catalog.<>) 0::pg_catalog.oid,"
+							  "          s.setdatabase OPERATOR(pg_catalog.<>) 0::pg_catalog.oid",
+							  2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the settings of role %u", role);
+	n = SPI_processed;
+	configs = palloc0(sizeof(ArrayType *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		config = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+										   &isnull);
+
+		if (!isnull)
+			configs[i] = DatumGetArrayTypePCopy(config);
+	}
+
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	(void) set_config_option("search_path", GetConfigOptionResetString("search_path"),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	for (i = 0; i < n; i++)
+		if (configs[i] != NULL)
+			ProcessGUCArray(configs[i], PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE);
+}
+
+/*
  * execlog_run_sql_step
  *		Run an sql step's query as the automation's run_as role, with its
  *		args bound as parameters and a timeout not past the time limit.
@@ -718,8 +788,7 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	save_nestlevel = NewGUCNestLevel();
-	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	become_run_as(role, save_sec_context);
 
 	memset(&popts, 0, sizeof(popts));
 	popts.parserSetup = variable_params_setup;

@@ -473,7 +473,11 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 		method = body != NULL ? "POST" : "GET";
 	}
 	method = asc_toupper(method, strlen(method));
-	if (!is_token(method) || strlen(method) > 32)
+	if (!is_token(method) || strlen(method) > 32 ||
+		(strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+		 strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 &&
+		 strcmp(method, "PATCH") != 0 && strcmp(method, "DELETE") != 0 &&
+		 strcmp(method, "OPTIONS") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid HTTP method \"%s\" in http step \"%s\"", method, def->name)));

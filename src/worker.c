@@ -85,7 +85,7 @@ static SavedStmt recover_stmt = {
 	" tasks AS ("
 	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
 	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
-	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' || f.id || ' failed'),"
+	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
 	"         f.error"
 	"    FROM failed f WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
 	" alerts AS ("
@@ -94,7 +94,7 @@ static SavedStmt recover_stmt = {
 	"                              message, next_attempt_at)"
 	"  SELECT f.id, f.account_id, c.id, coalesce(c.kind, 'email'),"
 	"         coalesce(c.name, f.on_failure -> 'alert' ->> 'target'),"
-	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' || f.id || ' failed'),"
+	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
 	"         pg_catalog.now()"
 	"    FROM failed f LEFT JOIN execlog.channels c"
 	"      ON NOT (f.on_failure -> 'alert' ? 'target') AND c.account_id = f.account_id"
@@ -630,6 +630,8 @@ execlog_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(execlog_database, NULL, 0);
+	/* nothing others create resolves in the worker's own statements */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 
 	SpinLockAcquire(&execlog_shared->mutex);
 	execlog_shared->slots[slot].pid = MyProcPid;

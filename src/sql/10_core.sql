@@ -387,7 +387,11 @@ COMMENT ON COLUMN execlog.alerts.digest_id IS 'for a coalesced alert: the digest
  * Definition triggers: revisions, the manual trigger, validation
  * ------------------------------------------------------------------------ */
 
-/* Check run_as and keep revision/updated_at right on automations. */
+/*
+ * Check run_as and keep revision/updated_at right on automations.  Every
+ * change of an automation needs membership in the run_as role it had
+ * (only a superuser may change one whose role is gone).
+ */
 CREATE FUNCTION execlog._automations_guard() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -402,6 +406,15 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  HINT = 'run_as must be a role you are a member of.';
 		END IF;
+	END IF;
+	/* the same rule as setting run_as (see _definition_run_as) */
+	IF TG_OP = 'UPDATE'
+	   AND NOT (CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = OLD.run_as)
+					 THEN pg_catalog.pg_has_role(OLD.run_as, 'MEMBER')
+					 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER AND rolsuper) END) THEN
+		RAISE EXCEPTION 'permission denied to change automation "%" that runs as role "%"', OLD.name, OLD.run_as
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Changing an automation, its steps or its triggers needs membership in its run_as role.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		NEW.revision := 1;
@@ -433,6 +446,38 @@ CREATE TRIGGER automations_guard BEFORE INSERT OR UPDATE ON execlog.automations
 	FOR EACH ROW EXECUTE FUNCTION execlog._automations_guard();
 CREATE TRIGGER automations_manual_trigger AFTER INSERT ON execlog.automations
 	FOR EACH ROW EXECUTE FUNCTION execlog._automations_manual_trigger();
+
+/*
+ * Steps and triggers say what an automation does: writing one needs
+ * membership in its automation's run_as role, like setting run_as.  An
+ * automation the writer cannot see (or that is being deleted) has nothing
+ * to check; row-level security decides the rest.
+ */
+CREATE FUNCTION execlog._definition_run_as() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	a record;
+BEGIN
+	FOR a IN SELECT au.name, au.run_as FROM execlog.automations au
+			  WHERE au.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.automation_id ELSE NEW.automation_id END
+				 OR (TG_OP = 'UPDATE' AND au.id = OLD.automation_id)
+	LOOP
+		IF NOT (CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = a.run_as)
+					 THEN pg_catalog.pg_has_role(a.run_as, 'MEMBER')
+					 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER AND rolsuper) END) THEN
+			RAISE EXCEPTION 'permission denied to change automation "%" that runs as role "%"', a.name, a.run_as
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Changing an automation, its steps or its triggers needs membership in its run_as role.';
+		END IF;
+	END LOOP;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlog._definition_run_as() IS 'refuses a write of steps or triggers by a role that is not a member of the automation''s run_as (internal)';
 
 /* Validate a step definition and bump its automation's revision. */
 CREATE FUNCTION execlog._steps_guard() RETURNS trigger
@@ -467,6 +512,12 @@ BEGIN
 				RAISE EXCEPTION '"args" of sql step "%" must be an array', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
+			/* a placeholder would be pasted into the SQL text (same test as steps.c) */
+			IF (c ->> 'query') ~ '\{\{.*\}\}' THEN
+				RAISE EXCEPTION 'placeholders are not allowed in the query of sql step "%"', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Pass values in "args" and use them as $1, $2, ... in the query.';
+			END IF;
 		WHEN 'http' THEN
 			IF jsonb_typeof(c -> 'url') IS DISTINCT FROM 'string'
 			   AND jsonb_typeof(c -> 'connection') IS DISTINCT FROM 'string' THEN
@@ -477,6 +528,11 @@ BEGIN
 								OR (c ->> 'method') !~ '^[A-Za-z]+$') THEN
 				RAISE EXCEPTION 'invalid HTTP method in step "%"', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF upper(c ->> 'method') NOT IN ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') THEN
+				RAISE EXCEPTION 'HTTP method "%" is not allowed in step "%"', c ->> 'method', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.';
 			END IF;
 			IF c ? 'headers' AND jsonb_typeof(c -> 'headers') <> 'object' THEN
 				RAISE EXCEPTION '"headers" of http step "%" must be an object', NEW.name
@@ -524,6 +580,8 @@ $$;
 
 CREATE TRIGGER steps_guard BEFORE INSERT OR UPDATE OR DELETE ON execlog.steps
 	FOR EACH ROW EXECUTE FUNCTION execlog._steps_guard();
+CREATE TRIGGER steps_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.steps
+	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 
 /* A change of a trigger's kind or config bumps its revision. */
 CREATE FUNCTION execlog._triggers_guard() RETURNS trigger
@@ -557,6 +615,8 @@ $$;
 
 CREATE TRIGGER triggers_guard BEFORE INSERT OR UPDATE ON execlog.triggers
 	FOR EACH ROW EXECUTE FUNCTION execlog._triggers_guard();
+CREATE TRIGGER triggers_check_run_as BEFORE INSERT OR UPDATE OR DELETE ON execlog.triggers
+	FOR EACH ROW EXECUTE FUNCTION execlog._definition_run_as();
 
 /* The manual trigger lives as long as its automation. */
 CREATE FUNCTION execlog._manual_trigger_kept() RETURNS trigger
@@ -590,6 +650,30 @@ CREATE TRIGGER connections_touch BEFORE UPDATE ON execlog.connections
 
 CREATE TRIGGER channels_touch BEFORE UPDATE ON execlog.channels
 	FOR EACH ROW EXECUTE FUNCTION execlog._touch();
+
+/*
+ * Credentials go only to the host they were given for: a new scheme, host
+ * or port in base_url needs auth given again (a changed value) in the same
+ * UPDATE.  (token_url is inside auth, so it can only change with it.)
+ */
+CREATE FUNCTION execlog._connections_credentials() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.auth IS NOT NULL AND NEW.auth IS NOT DISTINCT FROM OLD.auth
+	   AND lower(substring(NEW.base_url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*'))
+		   IS DISTINCT FROM lower(substring(OLD.base_url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*')) THEN
+		RAISE EXCEPTION 'the credentials of connection "%" were given for another host', OLD.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Set auth again in the same UPDATE as the new base_url.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlog._connections_credentials() IS 'refuses a new host in base_url unless auth is given again (internal)';
+
+CREATE TRIGGER connections_credentials BEFORE UPDATE ON execlog.connections
+	FOR EACH ROW EXECUTE FUNCTION execlog._connections_credentials();
 
 /* ------------------------------------------------------------------------
  * Execution triggers: the status machine (C) and the transition log
