@@ -301,7 +301,34 @@ add_output(ExecRun *run, const char *name, Jsonb *output)
  * load_batch
  *		Load the claimed executions with their steps; returns ExecRun *s.
  */
-static List *
+/*
+ * deadline_of
+ *		started_at + time_limit; a time limit past the end of time (a
+ *		definition written before intervals were bounded) means none.
+ */
+pg_noinline static TimestampTz
+deadline_of(TimestampTz started_at, Datum time_limit)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile TimestampTz result = DT_NOEND;
+
+	PG_TRY();
+	{
+		result = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(started_at),
+														 time_limit));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		result = DT_NOEND;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+pg_noinline static List *
 load_batch(int slot, List *ids)
 {
 	ArrBuf		idarr;
@@ -399,9 +426,7 @@ load_batch(int slot, List *ids)
 
 			if (a->id != run->automation_id)
 				continue;
-			run->deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																	TimestampTzGetDatum(run->started_at),
-																	a->time_limit));
+			run->deadline = deadline_of(run->started_at, a->time_limit);
 			run->time_limit_text = a->time_limit_text;
 			run->run_as = a->run_as;
 			run->max_retries = a->max_retries;
@@ -1147,8 +1172,6 @@ write_results(int slot, List *runs)
 			arr_int4(&a[12], row->http_status, row->http_status == 0);
 			arr_int4(&a[13], row->reused_from, row->reused_from == 0);
 		}
-		if (run->http_request != NULL)
-			execlog_http_defer(run->http_request);
 	}
 	if (fresh[0].n > 0)
 	{
@@ -1165,9 +1188,92 @@ write_results(int slot, List *runs)
 }
 
 /*
+ * fail_run
+ *		Fail an execution with an error raised while running, finishing or
+ *		recording it (not by one of its steps): what it did in this batch is
+ *		gone (rolled back), the error is stored on it, the batch goes on.
+ */
+static void
+fail_run(ExecRun *run, ErrorData *edata)
+{
+	ereport(LOG,
+			(errmsg("execlog execution %lld failed by an error outside its steps: %s",
+					(long long) run->id, edata->message)));
+	run->status = "failed";
+	run->error = psprintf("execution failed: %s", edata->message);
+	run->rows = NIL;
+	run->response = NULL;
+	run->run_after = 0;
+	run->http_request = NULL;
+	if (run->http_result != NULL)
+	{
+		execlog_http_unconsume(run->http_result);
+		run->http_result = NULL;
+	}
+}
+
+/* follow_ups in a subtransaction (see execlog_try) */
+static void
+follow_ups_call(void *arg)
+{
+	follow_ups((ExecRun *) arg);
+}
+
+/* write_results in a subtransaction (see execlog_try) */
+typedef struct WriteCall
+{
+	int			slot;
+	List	   *runs;
+} WriteCall;
+
+static void
+write_call(void *arg)
+{
+	WriteCall  *w = (WriteCall *) arg;
+
+	write_results(w->slot, w->runs);
+}
+
+/*
+ * write_isolated
+ *		Write the batch's results set-based; when that fails, write each
+ *		execution alone, and fail (with the error) one whose own write
+ *		fails, so that one bad row does not lose the others.
+ */
+static void
+write_isolated(int slot, List *runs)
+{
+	WriteCall	w = {slot, runs};
+	ErrorData  *edata;
+	ListCell   *lc;
+
+	edata = execlog_try(write_call, &w);
+	if (edata == NULL)
+		return;
+	ereport(LOG,
+			(errmsg("execlog worker %d writes its executions one by one: %s",
+					slot, edata->message)));
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		w.runs = list_make1(run);
+		edata = execlog_try(write_call, &w);
+		if (edata == NULL)
+			continue;
+		fail_run(run, edata);
+		edata = execlog_try(write_call, &w);
+		if (edata != NULL)
+			ReThrowError(edata);	/* the worker's recovery block fails it */
+	}
+}
+
+/*
  * execlog_run_batch
  *		Run the executions claimed by this worker (ids: List of int64 *).
- *		Called inside a transaction with SPI connected.
+ *		Called inside a transaction with SPI connected.  An error raised by
+ *		one execution (outside its steps, which have their own handling)
+ *		fails that execution only.
  */
 void
 execlog_run_batch(int slot, List *ids)
@@ -1177,7 +1283,7 @@ execlog_run_batch(int slot, List *ids)
 	List	   *runs;
 	ListCell   *lc;
 	int		   *first;
-	int			r = 0;
+	volatile int r = 0;
 
 	runs = load_batch(slot, ids);
 	if (runs == NIL)
@@ -1188,27 +1294,51 @@ execlog_run_batch(int slot, List *ids)
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
+		int			level;
+		ErrorData  *volatile edata = NULL;
 
 		execlog_set_current_execution(slot, run->id);
 
 		/* the whole execution in a subtransaction, undone if cancelled */
 		BeginInternalSubTransaction(NULL);
+		level = GetCurrentTransactionNestLevel();
 		MemoryContextSwitchTo(cxt);
-		if (finish_http_step(run))
-			run_execution(run, first[r]);
+		PG_TRY();
+		{
+			if (finish_http_step(run))
+				run_execution(run, first[r]);
+
+			/*
+			 * Lock the execution before keeping what it wrote, or before its
+			 * follow-ups; one that wrote nothing is checked by write_results.
+			 */
+			if (!run->cancelled &&
+				(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
+				 strcmp(run->status, "failed") == 0 ||
+				 strcmp(run->status, "rejected") == 0) &&
+				!still_running(slot, run))
+				run->cancelled = true;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			disable_timeout(STATEMENT_TIMEOUT, false);
+			while (GetCurrentTransactionNestLevel() > level)
+				RollbackAndReleaseCurrentSubTransaction();
+		}
+		PG_END_TRY();
 		r++;
 
-		/*
-		 * Lock the execution before keeping what it wrote, or before its
-		 * follow-ups; one that wrote nothing is checked by write_results.
-		 */
-		if (!run->cancelled &&
-			(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
-			 strcmp(run->status, "failed") == 0 ||
-			 strcmp(run->status, "rejected") == 0) &&
-			!still_running(slot, run))
-			run->cancelled = true;
-		if (run->cancelled)
+		if (edata != NULL)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			fail_run(run, edata);
+		}
+		else if (run->cancelled)
 		{
 			RollbackAndReleaseCurrentSubTransaction();
 			if (run->http_result != NULL)
@@ -1221,8 +1351,22 @@ execlog_run_batch(int slot, List *ids)
 
 		execlog_set_current_execution(slot, 0);
 		if (!run->cancelled)
-			follow_ups(run);
+		{
+			/* a follow-up that cannot be created must not lose the failure */
+			edata = execlog_try(follow_ups_call, run);
+			if (edata != NULL)
+				run->error = psprintf("%s; its on_failure follow-up failed: %s",
+									  run->error ? run->error : "failed",
+									  edata->message);
+		}
 	}
-	write_results(slot, runs);
+	write_isolated(slot, runs);
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		if (!run->cancelled && run->http_request != NULL)
+			execlog_http_defer(run->http_request);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
