@@ -101,10 +101,10 @@ CREATE TABLE execlog.automations (
 	description text,
 	enabled		boolean NOT NULL DEFAULT true,
 	max_retries integer NOT NULL DEFAULT 2 CHECK (max_retries BETWEEN 0 AND 100),
-	time_limit	interval NOT NULL DEFAULT '15 minutes' CHECK (time_limit > interval '0'),
+	time_limit	interval NOT NULL DEFAULT '15 minutes' CHECK (time_limit > interval '0' AND time_limit <= interval '1 year'),
 	throttle	integer CHECK (throttle > 0),
 	auto_retries integer NOT NULL DEFAULT 0 CHECK (auto_retries >= 0),
-	retry_delay interval NOT NULL DEFAULT '1 minute' CHECK (retry_delay >= interval '0'),
+	retry_delay interval NOT NULL DEFAULT '1 minute' CHECK (retry_delay >= interval '0' AND retry_delay <= interval '7 days'),
 	on_failure	jsonb CHECK (on_failure IS NULL OR pg_catalog.jsonb_typeof(on_failure) = 'object'),
 	run_as		name NOT NULL DEFAULT CURRENT_USER,
 	revision	integer NOT NULL DEFAULT 1,
@@ -120,10 +120,10 @@ COMMENT ON COLUMN execlog.automations.name IS 'name, unique per account';
 COMMENT ON COLUMN execlog.automations.description IS 'free text';
 COMMENT ON COLUMN execlog.automations.enabled IS 'disabled automations cannot be started';
 COMMENT ON COLUMN execlog.automations.max_retries IS 'retries allowed after the first attempt (manual and automatic together)';
-COMMENT ON COLUMN execlog.automations.time_limit IS 'allocated time of one attempt, from its start; past it the execution is rejected';
+COMMENT ON COLUMN execlog.automations.time_limit IS 'allocated time of one attempt, from its start (more than 0, at most 1 year); past it the execution is rejected';
 COMMENT ON COLUMN execlog.automations.throttle IS 'maximum executions running or paused at once; NULL: no throttle';
 COMMENT ON COLUMN execlog.automations.auto_retries IS 'retries the workers make by themselves after a failure (part of max_retries)';
-COMMENT ON COLUMN execlog.automations.retry_delay IS 'delay before the first automatic retry; doubled each time';
+COMMENT ON COLUMN execlog.automations.retry_delay IS 'delay before the first automatic retry (0 to 7 days); doubled each time';
 COMMENT ON COLUMN execlog.automations.on_failure IS 'follow-ups on failure: {"task": {...}, "alert": {...}}';
 COMMENT ON COLUMN execlog.automations.run_as IS 'role that SQL steps run as (default: the role that created the automation)';
 COMMENT ON COLUMN execlog.automations.revision IS 'bumped by every change of the automation or its steps';
@@ -478,6 +478,10 @@ BEGIN
 					RAISE EXCEPTION '"for" of pause step "%" must be an interval, such as "10 minutes"', NEW.name
 						USING ERRCODE = 'invalid_parameter_value';
 				END;
+				IF (c ->> 'for')::interval < interval '0' OR (c ->> 'for')::interval > interval '1 year' THEN
+					RAISE EXCEPTION '"for" of pause step "%" must be between 0 and 1 year, not %', NEW.name, c ->> 'for'
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
 			END IF;
 		WHEN 'feedback' THEN
 			IF jsonb_typeof(c -> 'fields') IS DISTINCT FROM 'object' THEN
