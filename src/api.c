@@ -87,9 +87,20 @@ static SavedStmt lock_execution = {
 	1, {INT8OID}
 };
 
+/*
+ * A final execution keeps no pending or running step in its current
+ * attempt: the step a paused execution waited in ends failed, "cancelled".
+ */
 static SavedStmt do_cancel = {
-	"UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
-	" WHERE id = $1 RETURNING worker",
+	"WITH c AS ("
+	"  UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
+	"   WHERE id = $1 RETURNING worker, attempt),"
+	" s AS ("
+	"  UPDATE execlog.execution_steps st"
+	"     SET status = 'failed', finished_at = pg_catalog.now(), error = 'cancelled'"
+	"    FROM c WHERE st.execution_id = $1 AND st.attempt = c.attempt"
+	"     AND st.status::text IN ('pending', 'running'))"
+	" SELECT worker FROM c",
 	1, {INT8OID}
 };
 

@@ -83,7 +83,12 @@ static SavedStmt recover_stmt = {
 	"    FROM execlog.automations a"
 	"   WHERE a.id = e.automation_id AND e.status = 'running'"
 	"     AND (e.worker = $1 OR e.worker >= $2)"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure),"
+	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt),"
+	" steps AS ("
+	"  UPDATE execlog.execution_steps s"
+	"     SET status = 'failed', finished_at = pg_catalog.now(), error = f.error"
+	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
+	"     AND s.status::text IN ('pending', 'running')),"
 	" tasks AS ("
 	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
 	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
@@ -217,16 +222,22 @@ static SavedStmt prune_stmt = {
  * retried when the budget allows, as after a crash.
  */
 static SavedStmt fail_batch_stmt = {
-	"UPDATE execlog.executions e"
-	"   SET status = 'failed', worker = NULL, error = $3,"
-	"       run_after = CASE WHEN e.attempt < a.max_retries + 1"
-	"                         AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
-	"                                          WHERE s.automation_id = a.id"
-	"                                            AND s.kind = 'response')"
-	"                        THEN pg_catalog.now() END"
-	"  FROM execlog.automations a"
-	" WHERE a.id = e.automation_id AND e.id = ANY ($1)"
-	"   AND e.status = 'running' AND e.worker = $2",
+	"WITH failed AS ("
+	"  UPDATE execlog.executions e"
+	"     SET status = 'failed', worker = NULL, error = $3,"
+	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
+	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
+	"                                            WHERE s.automation_id = a.id"
+	"                                              AND s.kind = 'response')"
+	"                          THEN pg_catalog.now() END"
+	"    FROM execlog.automations a"
+	"   WHERE a.id = e.automation_id AND e.id = ANY ($1)"
+	"     AND e.status = 'running' AND e.worker = $2"
+	"  RETURNING e.id, e.attempt)"
+	" UPDATE execlog.execution_steps s"
+	"    SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
+	"   FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
+	"    AND s.status::text IN ('pending', 'running')",
 	3, {INT8ARRAYOID, INT4OID, TEXTOID}, NULL, true
 };
 
