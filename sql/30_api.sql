@@ -26,6 +26,12 @@ SELECT from_status, to_status, attempt, by = current_user AS by_me
 SELECT execlog.start('report', '{"month": "2024-05"}') AS x \gset
 SELECT payload FROM execlog.executions WHERE id = :x;
 SELECT execlog.start('report', NULL) AS x \gset
+-- a payload is a JSON object (SQL NULL: an empty one); anything else is refused
+SELECT execlog.start('report', 'null');
+\echo :LAST_ERROR_SQLSTATE
+SELECT execlog.start('report', '[1, 2]');
+SELECT execlog.start('report', '17');
+SELECT execlog.start('report', '"x"');
 SELECT payload FROM execlog.executions WHERE id = :x;
 -- the same name in two accounts needs the account
 SELECT execlog.start('invoice');

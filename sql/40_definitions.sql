@@ -123,6 +123,12 @@ INSERT INTO execlog.steps (automation_id, position, name, kind, config) VALUES (
 INSERT INTO execlog.steps (automation_id, position, name, kind, config) VALUES (1, 10, 's', 'feedback', '{}');
 INSERT INTO execlog.steps (automation_id, position, name, kind, config)
 VALUES (1, 10, 's', 'feedback', '{"fields": ["a"]}');
+-- a feedback "key" is a non-empty string
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (1, 10, 's', 'feedback', '{"fields": {"a": 1}, "key": ""}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (1, 10, 's', 'feedback', '{"fields": {"a": 1}, "key": 17}');
 -- condition
 INSERT INTO execlog.steps (automation_id, position, name, kind, condition) VALUES (1, 10, 's', 'response', '$.payload ?? x');
 -- a change is checked like a new step

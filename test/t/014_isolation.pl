@@ -110,6 +110,21 @@ ok($node->poll_query_until('postgres', "SELECT count(*) = 2 FROM execlog.transit
 	'a broken batch with a retry left is retried');
 ok(wait_status($node, $e, "'success'"), 'and its retry succeeds');
 
+# ---- COMMIT or ROLLBACK in a step: a clear error, the step fails
+automation($node, 'committer', run_as => "'runner'", max_retries => 0, steps => [
+	['commit', 'sql', '{"query": "COMMIT"}'],
+]);
+automation($node, 'rollbacker', run_as => "'runner'", max_retries => 0, steps => [
+	['rollback', 'sql', '{"query": "ROLLBACK"}'],
+]);
+for my $a ('committer', 'rollbacker')
+{
+	$e = q1($node, "SELECT execlog.start('$a')");
+	ok(wait_status($node, $e, "'failed'"), "$a: the execution fails");
+	like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"),
+		qr/failed: an sql step cannot control transactions$/, "$a: says why");
+}
+
 # ---- the worker never exited; a canary succeeds
 is(worker_pid(), $pid, 'the same worker process ran everything');
 unlike(slurp_file($node->logfile), qr/exited with exit code|terminated by signal/,
