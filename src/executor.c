@@ -540,6 +540,26 @@ load_progress(List *runs, int *first_step)
 		bool		current_seen = false;
 		bool		reusing = !run->from_start && run->attempt > 1;
 		int			prev_index = 0;
+		int32		prev_attempt = 0;
+
+		/*
+		 * The attempt to resume from is the latest earlier one with rows: an
+		 * attempt interrupted before its first batch committed left none, and
+		 * the one before it has the steps that succeeded (exact recovery
+		 * through any number of crashes).
+		 */
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			int32		attempt;
+
+			if (DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) != run->id)
+				continue;
+			attempt = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			if (attempt < run->attempt && attempt > prev_attempt)
+				prev_attempt = attempt;
+		}
 
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -556,7 +576,7 @@ load_progress(List *runs, int *first_step)
 			if (eid != run->id)
 				continue;
 			attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-			if (attempt < run->attempt - 1)
+			if (attempt < prev_attempt)
 				continue;
 			position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 			name = result_cstring(tup, desc, 4);
