@@ -26,6 +26,12 @@ SELECT from_status, to_status, attempt, by = current_user AS by_me
 SELECT execlog.start('report', '{"month": "2024-05"}') AS x \gset
 SELECT payload FROM execlog.executions WHERE id = :x;
 SELECT execlog.start('report', NULL) AS x \gset
+-- a payload is a JSON object (SQL NULL: an empty one); anything else is refused
+SELECT execlog.start('report', 'null');
+\echo :LAST_ERROR_SQLSTATE
+SELECT execlog.start('report', '[1, 2]');
+SELECT execlog.start('report', '17');
+SELECT execlog.start('report', '"x"');
 SELECT payload FROM execlog.executions WHERE id = :x;
 -- the same name in two accounts needs the account
 SELECT execlog.start('invoice');
@@ -100,8 +106,12 @@ SELECT status, finished_at IS NOT NULL AS finished FROM execlog.executions WHERE
 SELECT execlog.start('report') AS x \gset
 UPDATE execlog.executions SET status = 'running' WHERE id = :x;
 UPDATE execlog.executions SET status = 'paused', run_after = now() + interval '1 hour' WHERE id = :x;
+INSERT INTO execlog.execution_steps (execution_id, attempt, position, account_id, name, kind, status, started_at)
+SELECT id, attempt, 1, account_id, 'wait', 'pause', 'running', now() FROM execlog.executions WHERE id = :x;
 SELECT execlog.cancel(:x);
 SELECT status, run_after IS NULL AS no_run_after FROM execlog.executions WHERE id = :x;
+-- the step it waited in is not left running (final execution: no pending or running step)
+SELECT name, status, error, finished_at IS NOT NULL AS finished FROM execlog.execution_steps WHERE execution_id = :x;
 SELECT from_status, to_status FROM execlog.transitions WHERE execution_id = :x ORDER BY id;
 -- refusals, changing nothing
 SELECT execlog.cancel(:x);

@@ -123,6 +123,12 @@ INSERT INTO execlog.steps (automation_id, position, name, kind, config) VALUES (
 INSERT INTO execlog.steps (automation_id, position, name, kind, config) VALUES (1, 10, 's', 'feedback', '{}');
 INSERT INTO execlog.steps (automation_id, position, name, kind, config)
 VALUES (1, 10, 's', 'feedback', '{"fields": ["a"]}');
+-- a feedback "key" is a non-empty string
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (1, 10, 's', 'feedback', '{"fields": {"a": 1}, "key": ""}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (1, 10, 's', 'feedback', '{"fields": {"a": 1}, "key": 17}');
 -- condition
 INSERT INTO execlog.steps (automation_id, position, name, kind, condition) VALUES (1, 10, 's', 'response', '$.payload ?? x');
 -- a change is checked like a new step
@@ -194,7 +200,21 @@ SELECT count(*) AS steps FROM execlog.steps WHERE automation_id = 1;
 UPDATE execlog.automations SET max_retries = 101 WHERE id = :other;
 UPDATE execlog.automations SET auto_retries = 5 WHERE id = :other;
 UPDATE execlog.automations SET throttle = 0 WHERE id = :other;
+-- intervals are bounded: time_limit at most 1 year, retry_delay at most 7 days
+UPDATE execlog.automations SET time_limit = '1000000 years' WHERE id = :other;
+UPDATE execlog.automations SET time_limit = '-1 hour' WHERE id = :other;
+UPDATE execlog.automations SET retry_delay = '1000000 years' WHERE id = :other;
 \set VERBOSITY default
+UPDATE execlog.automations SET time_limit = '1 year', retry_delay = '7 days' WHERE id = :other
+	RETURNING time_limit, retry_delay;
+-- a pause "for" is between 0 and 1 year
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (:other, 90, 'long', 'pause', '{"for": "1000000 years"}');
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (:other, 90, 'back', 'pause', '{"for": "-1 hour"}');
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+VALUES (:other, 90, 'year', 'pause', '{"for": "1 year"}') RETURNING name;
+DELETE FROM execlog.steps WHERE automation_id = :other AND position = 90;
 
 DROP OWNED BY t40_admin;
 DROP ROLE t40_admin;

@@ -23,3 +23,5 @@ SELECT count(*) AS tasks FROM execlog.tasks;
 -- bad input
 SELECT execlog.prune(NULL);
 SELECT execlog.prune('-1 day');
+SELECT execlog.prune('1000000 years');
+SELECT execlog.prune('100 years') AS at_most_100_years;

@@ -100,9 +100,22 @@ static SavedStmt lock_execution = {
 	1, {INT8OID}
 };
 
+/*
+ * A final execution keeps no pending or running step in its current
+ * attempt: the pause step a paused execution waited in ends failed,
+ * "cancelled" (the step row of an http request in flight is ended by the
+ * worker, with what happened to the request).
+ */
 static SavedStmt do_cancel = {
-	"UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
-	" WHERE id = $1 RETURNING worker",
+	"WITH c AS ("
+	"  UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
+	"   WHERE id = $1 RETURNING worker, attempt),"
+	" s AS ("
+	"  UPDATE execlog.execution_steps st"
+	"     SET status = 'failed', finished_at = pg_catalog.now(), error = 'cancelled'"
+	"    FROM c WHERE st.execution_id = $1 AND st.attempt = c.attempt"
+	"     AND st.kind = 'pause' AND st.status::text IN ('pending', 'running'))"
+	" SELECT worker FROM c",
 	1, {INT8OID}
 };
 
@@ -278,13 +291,31 @@ enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
 	return DatumGetInt64(result_datum(0, 1, &isnull));
 }
 
-/* The payload argument, with SQL NULL meaning an empty object. */
+/*
+ * The payload argument, with SQL NULL meaning an empty object; any other
+ * payload must be a JSON object (its members are $.payload.<name>).
+ */
 static Datum
 payload_arg(FunctionCallInfo fcinfo, int argno)
 {
+	Jsonb	   *payload;
+
 	if (PG_ARGISNULL(argno))
 		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	return PG_GETARG_DATUM(argno);
+	payload = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(payload))
+	{
+		char	   *type = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(jsonb_typeof,
+																			JsonbPGetDatum(payload))));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload must be a JSON object, not %s%s",
+						strcmp(type, "null") == 0 ? "" :
+						strcmp(type, "array") == 0 ? "an " : "a ", type),
+				 errhint("Wrap the value in an object, such as '{\"value\": ...}'.")));
+	}
+	return JsonbPGetDatum(payload);
 }
 
 static void

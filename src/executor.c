@@ -294,7 +294,34 @@ add_output(ExecRun *run, const char *name, Jsonb *output)
  * load_batch
  *		Load the claimed executions with their steps; returns ExecRun *s.
  */
-static List *
+/*
+ * deadline_of
+ *		started_at + time_limit; a time limit past the end of time (a
+ *		definition written before intervals were bounded) means none.
+ */
+pg_noinline static TimestampTz
+deadline_of(TimestampTz started_at, Datum time_limit)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile TimestampTz result = DT_NOEND;
+
+	PG_TRY();
+	{
+		result = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(started_at),
+														 time_limit));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		result = DT_NOEND;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+pg_noinline static List *
 load_batch(int slot, List *ids)
 {
 	ArrBuf		idarr;
@@ -392,9 +419,7 @@ load_batch(int slot, List *ids)
 
 			if (a->id != run->automation_id)
 				continue;
-			run->deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																	TimestampTzGetDatum(run->started_at),
-																	a->time_limit));
+			run->deadline = deadline_of(run->started_at, a->time_limit);
 			run->time_limit_text = a->time_limit_text;
 			run->run_as = a->run_as;
 			run->max_retries = a->max_retries;
@@ -508,6 +533,26 @@ load_progress(List *runs, int *first_step)
 		bool		current_seen = false;
 		bool		reusing = !run->from_start && run->attempt > 1;
 		int			prev_index = 0;
+		int32		prev_attempt = 0;
+
+		/*
+		 * The attempt to resume from is the latest earlier one with rows: an
+		 * attempt interrupted before its first batch committed left none, and
+		 * the one before it has the steps that succeeded (exact recovery
+		 * through any number of crashes).
+		 */
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			int32		attempt;
+
+			if (DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) != run->id)
+				continue;
+			attempt = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			if (attempt < run->attempt && attempt > prev_attempt)
+				prev_attempt = attempt;
+		}
 
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -524,7 +569,7 @@ load_progress(List *runs, int *first_step)
 			if (eid != run->id)
 				continue;
 			attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-			if (attempt < run->attempt - 1)
+			if (attempt < prev_attempt)
 				continue;
 			position = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 			name = result_cstring(tup, desc, 4);
@@ -1123,8 +1168,6 @@ write_results(int slot, List *runs)
 			arr_int4(&a[12], row->http_status, row->http_status == 0);
 			arr_int4(&a[13], row->reused_from, row->reused_from == 0);
 		}
-		if (run->http_request != NULL)
-			execlog_http_defer(run->http_request);
 	}
 	if (fresh[0].n > 0)
 	{
@@ -1141,9 +1184,92 @@ write_results(int slot, List *runs)
 }
 
 /*
+ * fail_run
+ *		Fail an execution with an error raised while running, finishing or
+ *		recording it (not by one of its steps): what it did in this batch is
+ *		gone (rolled back), the error is stored on it, the batch goes on.
+ */
+static void
+fail_run(ExecRun *run, ErrorData *edata)
+{
+	ereport(LOG,
+			(errmsg("execlog execution %lld failed by an error outside its steps: %s",
+					(long long) run->id, edata->message)));
+	run->status = "failed";
+	run->error = psprintf("execution failed: %s", edata->message);
+	run->rows = NIL;
+	run->response = NULL;
+	run->run_after = 0;
+	run->http_request = NULL;
+	if (run->http_result != NULL)
+	{
+		execlog_http_unconsume(run->http_result);
+		run->http_result = NULL;
+	}
+}
+
+/* follow_ups in a subtransaction (see execlog_try) */
+static void
+follow_ups_call(void *arg)
+{
+	follow_ups((ExecRun *) arg);
+}
+
+/* write_results in a subtransaction (see execlog_try) */
+typedef struct WriteCall
+{
+	int			slot;
+	List	   *runs;
+} WriteCall;
+
+static void
+write_call(void *arg)
+{
+	WriteCall  *w = (WriteCall *) arg;
+
+	write_results(w->slot, w->runs);
+}
+
+/*
+ * write_isolated
+ *		Write the batch's results set-based; when that fails, write each
+ *		execution alone, and fail (with the error) one whose own write
+ *		fails, so that one bad row does not lose the others.
+ */
+static void
+write_isolated(int slot, List *runs)
+{
+	WriteCall	w = {slot, runs};
+	ErrorData  *edata;
+	ListCell   *lc;
+
+	edata = execlog_try(write_call, &w);
+	if (edata == NULL)
+		return;
+	ereport(LOG,
+			(errmsg("execlog worker %d writes its executions one by one: %s",
+					slot, edata->message)));
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		w.runs = list_make1(run);
+		edata = execlog_try(write_call, &w);
+		if (edata == NULL)
+			continue;
+		fail_run(run, edata);
+		edata = execlog_try(write_call, &w);
+		if (edata != NULL)
+			ReThrowError(edata);	/* the worker's recovery block fails it */
+	}
+}
+
+/*
  * execlog_run_batch
  *		Run the executions claimed by this worker (ids: List of int64 *).
- *		Called inside a transaction with SPI connected.
+ *		Called inside a transaction with SPI connected.  An error raised by
+ *		one execution (outside its steps, which have their own handling)
+ *		fails that execution only.
  */
 void
 execlog_run_batch(int slot, List *ids)
@@ -1153,7 +1279,7 @@ execlog_run_batch(int slot, List *ids)
 	List	   *runs;
 	ListCell   *lc;
 	int		   *first;
-	int			r = 0;
+	volatile int r = 0;
 
 	runs = load_batch(slot, ids);
 	if (runs == NIL)
@@ -1164,27 +1290,51 @@ execlog_run_batch(int slot, List *ids)
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
+		int			level;
+		ErrorData  *volatile edata = NULL;
 
 		execlog_set_current_execution(slot, run->id);
 
 		/* the whole execution in a subtransaction, undone if cancelled */
 		BeginInternalSubTransaction(NULL);
+		level = GetCurrentTransactionNestLevel();
 		MemoryContextSwitchTo(cxt);
-		if (finish_http_step(run))
-			run_execution(run, first[r]);
+		PG_TRY();
+		{
+			if (finish_http_step(run))
+				run_execution(run, first[r]);
+
+			/*
+			 * Lock the execution before keeping what it wrote, or before its
+			 * follow-ups; one that wrote nothing is checked by write_results.
+			 */
+			if (!run->cancelled &&
+				(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
+				 strcmp(run->status, "failed") == 0 ||
+				 strcmp(run->status, "rejected") == 0) &&
+				!still_running(slot, run))
+				run->cancelled = true;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			disable_timeout(STATEMENT_TIMEOUT, false);
+			while (GetCurrentTransactionNestLevel() > level)
+				RollbackAndReleaseCurrentSubTransaction();
+		}
+		PG_END_TRY();
 		r++;
 
-		/*
-		 * Lock the execution before keeping what it wrote, or before its
-		 * follow-ups; one that wrote nothing is checked by write_results.
-		 */
-		if (!run->cancelled &&
-			(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
-			 strcmp(run->status, "failed") == 0 ||
-			 strcmp(run->status, "rejected") == 0) &&
-			!still_running(slot, run))
-			run->cancelled = true;
-		if (run->cancelled)
+		if (edata != NULL)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			fail_run(run, edata);
+		}
+		else if (run->cancelled)
 		{
 			RollbackAndReleaseCurrentSubTransaction();
 			if (run->http_result != NULL)
@@ -1197,8 +1347,22 @@ execlog_run_batch(int slot, List *ids)
 
 		execlog_set_current_execution(slot, 0);
 		if (!run->cancelled)
-			follow_ups(run);
+		{
+			/* a follow-up that cannot be created must not lose the failure */
+			edata = execlog_try(follow_ups_call, run);
+			if (edata != NULL)
+				run->error = psprintf("%s; its on_failure follow-up failed: %s",
+									  run->error ? run->error : "failed",
+									  edata->message);
+		}
 	}
-	write_results(slot, runs);
+	write_isolated(slot, runs);
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
+		if (!run->cancelled && run->http_request != NULL)
+			execlog_http_defer(run->http_request);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

@@ -116,6 +116,7 @@ extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
 extern void execlog_http_init(void);
 extern void execlog_http_defer(HttpSpec *spec);
 extern void execlog_http_batch_done(void);
+extern void execlog_http_batch_abort(void);
 extern void execlog_http_drive(void);
 extern int	execlog_http_socket(void);
 extern long execlog_http_wait_ms(long max_ms);

@@ -1575,6 +1575,33 @@ execlog_http_batch_done(void)
 }
 
 /*
+ * execlog_http_batch_abort
+ *		The batch failed as a whole (its transaction aborted): the requests
+ *		it prepared are dropped unsent, and the results it took are given
+ *		back, to be continued by a later batch.
+ */
+void
+execlog_http_batch_abort(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &done)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		req->in_batch = false;
+		req->result.consumed = false;
+	}
+	dlist_foreach_modify(iter, &deferred)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		dlist_delete(&req->node);
+		free_req(req);
+	}
+}
+
+/*
  * execlog_http_finished_ids
  *		Add the executions whose requests finished to ids (int64 *), for the
  *		batch that continues them.

@@ -806,6 +806,16 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(remaining_ms, INT_MAX));
 	rc = SPI_execute_plan_extended(plan, &eopts);
 	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (rc == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("an sql step cannot control transactions"),
+				 errdetail("COMMIT, ROLLBACK, SAVEPOINT and the like are not allowed in a step."),
+				 errhint("Each step runs in a subtransaction of its execution: it commits with the execution's record, or not at all.")));
+	if (rc == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an sql step cannot run COPY to or from the client")));
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 
@@ -835,6 +845,14 @@ execlog_feedback_step(ExecRun *run, Jsonb *input)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("feedback step needs a \"fields\" object")));
+	if (key == NULL && execlog_jsonb_get(input, "key") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"key\" of a feedback step must be a string")));
+	if (key != NULL && key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"key\" of a feedback step must not be empty")));
 	if (key == NULL)
 		key = "celonis_postaction_feedback";
 

@@ -49,7 +49,9 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
+#include "utils/array.h"
 
 PGDLLEXPORT void execlog_worker_main(Datum main_arg);
 
@@ -81,7 +83,12 @@ static SavedStmt recover_stmt = {
 	"    FROM execlog.automations a"
 	"   WHERE a.id = e.automation_id AND e.status = 'running'"
 	"     AND (e.worker = $1 OR e.worker >= $2)"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure),"
+	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt),"
+	" steps AS ("
+	"  UPDATE execlog.execution_steps s"
+	"     SET status = 'failed', finished_at = pg_catalog.now(), error = f.error"
+	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
+	"     AND s.status::text IN ('pending', 'running')),"
 	" tasks AS ("
 	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
 	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
@@ -212,6 +219,36 @@ static SavedStmt prune_stmt = {
 
 /* How often worker 0 applies execlog.retention. */
 #define PRUNE_INTERVAL_MS 60000
+
+/*
+ * Executions of a batch whose transaction failed outside any execution
+ * (see the recovery block of execlog_worker_main): failed with the error,
+ * retried when the budget allows, as after a crash.
+ */
+static SavedStmt fail_batch_stmt = {
+	"WITH failed AS ("
+	"  UPDATE execlog.executions e"
+	"     SET status = 'failed', worker = NULL, error = $3,"
+	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
+	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
+	"                                            WHERE s.automation_id = a.id"
+	"                                              AND s.kind = 'response')"
+	"                          THEN pg_catalog.now() END"
+	"    FROM execlog.automations a"
+	"   WHERE a.id = e.automation_id AND e.id = ANY ($1)"
+	"     AND e.status = 'running' AND e.worker = $2"
+	"  RETURNING e.id, e.attempt)"
+	" UPDATE execlog.execution_steps s"
+	"    SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
+	"   FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
+	"    AND s.status::text IN ('pending', 'running')",
+	3, {INT8ARRAYOID, INT4OID, TEXTOID}, NULL, true
+};
+
+/* The batch being run (TopMemoryContext), and the error that broke it. */
+static int64 *batch_ids = NULL;
+static int	n_batch_ids = 0;
+static char *batch_error = NULL;
 
 static SavedStmt next_due_stmt = {
 	"SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL",
@@ -440,6 +477,39 @@ schema_usable(void)
 }
 
 /*
+ * fail_broken_batch
+ *		After the recovery block caught an error of a batch transaction: fail
+ *		the executions of that batch still running here, with the error, so
+ *		that none stays running for good.
+ */
+static void
+fail_broken_batch(int slot)
+{
+	Datum		values[3];
+	ArrayType  *arr;
+	Datum	   *elems;
+	int			i;
+
+	begin_tx("execlog: failing a broken batch");
+	elems = palloc(sizeof(Datum) * n_batch_ids);
+	for (i = 0; i < n_batch_ids; i++)
+		elems[i] = Int64GetDatum(batch_ids[i]);
+	arr = construct_array(elems, n_batch_ids, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
+	values[0] = PointerGetDatum(arr);
+	values[1] = Int32GetDatum(slot);
+	values[2] = CStringGetTextDatum(psprintf("execution failed: the batch running it failed: %s",
+											 batch_error ? batch_error : "unknown error"));
+	worker_stmt(&fail_batch_stmt, values);
+	end_tx();
+	pfree(batch_ids);
+	batch_ids = NULL;
+	n_batch_ids = 0;
+	if (batch_error)
+		pfree(batch_error);
+	batch_error = NULL;
+}
+
+/*
  * worker_pass
  *		One pass of the loop; returns true when there may be more work
  *		right away.  *sleep_ms is set to the time until something is due.
@@ -454,6 +524,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	TimestampTz now;
 	bool		look_due;
 
+	if (batch_ids != NULL)
+		fail_broken_batch(slot);
 	begin_tx("execlog: claiming");
 	if (!schema_usable())
 	{
@@ -509,9 +581,19 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	ids = execlog_http_finished_ids(ids);
 	if (ids != NIL)
 	{
+		ListCell   *lc;
+
+		/* kept for the recovery block, should the batch fail as a whole */
+		batch_ids = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * list_length(ids));
+		n_batch_ids = 0;
+		foreach(lc, ids)
+			batch_ids[n_batch_ids++] = *(int64 *) lfirst(lc);
 		begin_tx("execlog: running executions");
 		execlog_run_batch(slot, ids);
 		end_tx();
+		pfree(batch_ids);
+		batch_ids = NULL;
+		n_batch_ids = 0;
 		MemoryContextSwitchTo(loop_cxt);
 		execlog_http_batch_done();	/* sends the requests the batch prepared */
 	}
@@ -623,7 +705,8 @@ void
 execlog_worker_main(Datum main_arg)
 {
 	int			slot = DatumGetInt32(main_arg);
-	bool		recovered = false;
+	volatile bool recovered = false;
+	sigjmp_buf	local_sigjmp_buf;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -656,6 +739,40 @@ execlog_worker_main(Datum main_arg)
 	ereport(LOG,
 			(errmsg("%s started for database \"%s\"", execlog_default_actor,
 					execlog_database)));
+
+	/*
+	 * An error outside any execution (a batch statement, a claim) ends up
+	 * here, as in autovacuum's launcher: report it, abort the transaction,
+	 * forget the pass, wait a moment and go on.  A batch that broke has its
+	 * executions failed with the error at the next pass.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		HOLD_INTERRUPTS();
+		QueryCancelPending = false;
+		disable_all_timeouts(false);
+		MemoryContextSwitchTo(TopMemoryContext);
+		if (batch_ids != NULL && batch_error == NULL)
+		{
+			ErrorData  *edata = CopyErrorData();
+
+			batch_error = MemoryContextStrdup(TopMemoryContext, edata->message);
+			FreeErrorData(edata);
+		}
+		EmitErrorReport();
+		AbortCurrentTransaction();
+		execlog_set_current_execution(slot, 0);
+		execlog_http_batch_abort();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		MemoryContextSwitchTo(TopMemoryContext);
+		FlushErrorState();
+		MemoryContextReset(loop_cxt);
+		RESUME_INTERRUPTS();
+
+		/* do not flood the log with a persistent error */
+		pg_usleep(1000000L);
+	}
+	PG_exception_stack = &local_sigjmp_buf;
 
 	for (;;)
 	{
@@ -690,7 +807,7 @@ execlog_worker_main(Datum main_arg)
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		execlog_http_drive();
-		more = worker_pass(slot, &recovered, &sleep_ms);
+		more = worker_pass(slot, (bool *) &recovered, &sleep_ms);
 		MemoryContextSwitchTo(loop_cxt);
 		wait_for_work(more, sleep_ms);
 		MemoryContextSwitchTo(TopMemoryContext);

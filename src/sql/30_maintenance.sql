@@ -19,6 +19,10 @@ BEGIN
 		RAISE EXCEPTION 'older_than must be an interval of zero or more, not %', coalesce(older_than::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF older_than > interval '100 years' THEN
+		RAISE EXCEPTION 'older_than must be at most 100 years, not %', older_than
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	DELETE FROM execlog.executions
 	 WHERE status IN ('success', 'partially_executed', 'failed', 'rejected', 'cancelled')
 	   AND run_after IS NULL

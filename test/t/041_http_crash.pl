@@ -64,6 +64,10 @@ is($node->safe_psql('postgres', "SELECT attempt FROM execlog.executions WHERE id
 is($node->safe_psql('postgres',
 		"SELECT to_status FROM execlog.transitions WHERE execution_id = $id AND attempt = 1 ORDER BY id DESC LIMIT 1"),
 	'failed', 'the first attempt ended failed (interrupted)');
+is($node->safe_psql('postgres',
+		"SELECT status || ': ' || error FROM execlog.execution_steps WHERE execution_id = $id AND attempt = 1"),
+	'failed: interrupted: the worker running it stopped before it finished',
+	'its step in flight is not left running (a failed attempt keeps no running step)');
 is(stats()->{slow_once}{$key}, 2,
 	'the retry sent the same Idempotency-Key: the receiver can drop the duplicate');
 is($node->safe_psql('postgres',
