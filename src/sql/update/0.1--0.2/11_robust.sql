@@ -50,6 +50,12 @@ BEGIN
 				RAISE EXCEPTION '"args" of sql step "%" must be an array', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
+			/* a placeholder would be pasted into the SQL text (same test as steps.c) */
+			IF (c ->> 'query') ~ '\{\{.*\}\}' THEN
+				RAISE EXCEPTION 'placeholders are not allowed in the query of sql step "%"', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Pass values in "args" and use them as $1, $2, ... in the query.';
+			END IF;
 		WHEN 'http' THEN
 			IF jsonb_typeof(c -> 'url') IS DISTINCT FROM 'string'
 			   AND jsonb_typeof(c -> 'connection') IS DISTINCT FROM 'string' THEN
@@ -60,6 +66,11 @@ BEGIN
 								OR (c ->> 'method') !~ '^[A-Za-z]+$') THEN
 				RAISE EXCEPTION 'invalid HTTP method in step "%"', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF upper(c ->> 'method') NOT IN ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') THEN
+				RAISE EXCEPTION 'HTTP method "%" is not allowed in step "%"', c ->> 'method', NEW.name
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.';
 			END IF;
 			IF c ? 'headers' AND jsonb_typeof(c -> 'headers') <> 'object' THEN
 				RAISE EXCEPTION '"headers" of http step "%" must be an object', NEW.name
@@ -159,6 +170,15 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  HINT = 'run_as must be a role you are a member of.';
 		END IF;
+	END IF;
+	/* the same rule as setting run_as (see _definition_run_as) */
+	IF TG_OP = 'UPDATE'
+	   AND NOT (CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = OLD.run_as)
+					 THEN pg_catalog.pg_has_role(OLD.run_as, 'MEMBER')
+					 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER AND rolsuper) END) THEN
+		RAISE EXCEPTION 'permission denied to change automation "%" that runs as role "%"', OLD.name, OLD.run_as
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Changing an automation, its steps or its triggers needs membership in its run_as role.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		NEW.revision := 1;
