@@ -32,7 +32,7 @@ ALTER ROLE runner SET search_path = runner_home, public;
 # a failure with on_failure follow-ups: the task and alert titles are
 # built with 'execution ' || id
 automation($node, 'fails', run_as => "'runner'", max_retries => 0,
-	on_failure => q{'{"task": {"assignee": "ops"}, "alert": {"channel": "webhook", "target": "http://127.0.0.1:9/hook"}}'},
+	on_failure => q{'{"task": {"assignee": "ops"}, "alert": {"channel": "email", "target": "ops@example.com"}}'},
 	steps => [['boom', 'sql', '{"query": "SELECT 1/0"}']]);
 my $e = q1($node, q{SELECT execlog.start('fails')});
 ok(wait_status($node, $e, "'failed'"), 'the failing execution fails');
