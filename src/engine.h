@@ -108,6 +108,7 @@ extern void execlog_refuse_query_placeholders(StepDef *step);
 extern Jsonb *execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input);
 extern Jsonb *execlog_feedback_step(ExecRun *run, Jsonb *input);
 extern Jsonb *execlog_jsonb_from_cstring(const char *s);
+extern Jsonb *execlog_cap_payload(Jsonb *val);
 extern Jsonb *execlog_jsonb_get(Jsonb *obj, const char *key);
 extern char *execlog_jsonb_get_text(Jsonb *obj, const char *key);
 extern Jsonb *execlog_jsonb_object(int n, const char **keys, Jsonb **vals);

@@ -15,12 +15,14 @@
 #include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
 #include <signal.h>
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 PG_MODULE_MAGIC;
 
@@ -37,7 +39,9 @@ static bool wake_pending = false;
 
 /*
  * Running executions this transaction cancelled: at commit, the worker
- * running one is interrupted (its statement is cancelled).
+ * running one is interrupted (its statement is cancelled).  The list lives
+ * in TopTransactionContext and grows with the cancels, so none is dropped;
+ * it is forgotten (with its context) when the transaction ends.
  */
 typedef struct PendingCancel
 {
@@ -45,9 +49,7 @@ typedef struct PendingCancel
 	int64		execution_id;
 } PendingCancel;
 
-#define MAX_PENDING_CANCELS 64
-static PendingCancel pending_cancels[MAX_PENDING_CANCELS];
-static int	n_pending_cancels = 0;
+static List *pending_cancels = NIL;
 
 void		_PG_init(void);
 
@@ -117,40 +119,58 @@ execlog_wake_workers(void)
  * signal_cancels
  *		Tell the workers about executions cancelled by the committed
  *		transaction, and interrupt the statement of the one running it now.
+ *
+ * Under the spinlock only shared memory is read and written: which workers
+ * to interrupt and which to wake is collected per slot (one signal and one
+ * latch per worker are enough), and kill() and SetLatch() come after the
+ * lock is released.
  */
 static void
 signal_cancels(void)
 {
+	bool		interrupt[EXECLOG_MAX_WORKERS];
+	bool		wake[EXECLOG_MAX_WORKERS];
+	pid_t		pids[EXECLOG_MAX_WORKERS];
+	Latch	   *latches[EXECLOG_MAX_WORKERS];
+	ListCell   *lc;
 	int			i;
-	Latch	   *latches[MAX_PENDING_CANCELS];
-	int			n = 0;
 
 	if (execlog_shared == NULL)
 		return;
+	memset(interrupt, 0, sizeof(interrupt));
+	memset(wake, 0, sizeof(wake));
 	SpinLockAcquire(&execlog_shared->mutex);
-	for (i = 0; i < n_pending_cancels; i++)
+	foreach(lc, pending_cancels)
 	{
+		PendingCancel *pc = (PendingCancel *) lfirst(lc);
 		ExeclogWorkerSlot *s;
 
-		if (pending_cancels[i].slot < 0 || pending_cancels[i].slot >= EXECLOG_MAX_WORKERS)
+		if (pc->slot < 0 || pc->slot >= EXECLOG_MAX_WORKERS)
 			continue;
-		s = &execlog_shared->slots[pending_cancels[i].slot];
-		if (s->pid != 0 && s->execution_id == pending_cancels[i].execution_id)
+		s = &execlog_shared->slots[pc->slot];
+		if (s->pid != 0 && s->execution_id == pc->execution_id)
 		{
-			s->cancel_id = pending_cancels[i].execution_id;
-			kill(s->pid, SIGINT);
+			s->cancel_id = pc->execution_id;
+			interrupt[pc->slot] = true;
+			pids[pc->slot] = s->pid;
 		}
 		else if (s->pid != 0 && s->latch != NULL)
 		{
 			/* it may be waiting for an HTTP answer: the worker aborts it */
 			s->http_cancels++;
-			latches[n++] = s->latch;
+			wake[pc->slot] = true;
+			latches[pc->slot] = s->latch;
 		}
 	}
 	SpinLockRelease(&execlog_shared->mutex);
-	n_pending_cancels = 0;
-	for (i = 0; i < n; i++)
-		SetLatch(latches[i]);
+	pending_cancels = NIL;
+	for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
+	{
+		if (interrupt[i])
+			kill(pids[i], SIGINT);
+		if (wake[i])
+			SetLatch(latches[i]);
+	}
 }
 
 /*
@@ -160,12 +180,13 @@ signal_cancels(void)
 void
 execlog_cancel_at_commit(int slot, int64 execution_id)
 {
-	if (n_pending_cancels < MAX_PENDING_CANCELS)
-	{
-		pending_cancels[n_pending_cancels].slot = slot;
-		pending_cancels[n_pending_cancels].execution_id = execution_id;
-		n_pending_cancels++;
-	}
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	PendingCancel *pc = palloc(sizeof(PendingCancel));
+
+	pc->slot = slot;
+	pc->execution_id = execution_id;
+	pending_cancels = lappend(pending_cancels, pc);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -187,15 +208,19 @@ execlog_xact_callback(XactEvent event, void *arg)
 				wake_pending = false;
 				execlog_wake_workers();
 			}
-			if (n_pending_cancels > 0)
+			if (pending_cancels != NIL)
 				signal_cancels();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			wake_pending = false;
-			n_pending_cancels = 0;
+			pending_cancels = NIL;
 			/* an API call that failed must not name its caller later */
 			execlog_actor = execlog_default_actor;
+			break;
+		case XACT_EVENT_PREPARE:
+			/* the list's memory goes with the prepared transaction */
+			pending_cancels = NIL;
 			break;
 		default:
 			break;

@@ -720,7 +720,8 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 	{
 		Jsonb	   *body = execlog_jsonb_get(input, "body");
 
-		row->output = body ? body : execlog_jsonb_from_cstring("null");
+		/* the step's output and executions.response: both stored capped */
+		row->output = execlog_cap_payload(body ? body : execlog_jsonb_from_cstring("null"));
 		run->response = row->output;
 	}
 	else if (strcmp(def->kind, "feedback") == 0)
@@ -738,7 +739,8 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 		row->in_flight = true;
 		spec->account_id = run->account_id;
 		spec->name = def->name;
-		spec->input = row->input;
+		/* stored as sent; row->input stays whole for checking the answer */
+		spec->input = execlog_cap_payload(row->input);
 		spec->started_at = row->started_at;
 		run->http_request = spec;
 		run->status = "running";
@@ -1162,7 +1164,7 @@ write_results(int slot, List *runs)
 			arr_text(&a[6], row->status);
 			arr_ts(&a[7], row->started_at);
 			arr_ts(&a[8], row->finished_at);
-			arr_jsonb(&a[9], row->input);
+			arr_jsonb(&a[9], execlog_cap_payload(row->input));
 			arr_jsonb(&a[10], row->output);
 			arr_text(&a[11], row->error);
 			arr_int4(&a[12], row->http_status, row->http_status == 0);

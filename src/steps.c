@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "parser/parse_param.h"
@@ -673,6 +674,60 @@ rows_to_json(void)
 	}
 	appendStringInfoChar(&buf, ']');
 	return execlog_jsonb_from_cstring(buf.data);
+}
+
+/*
+ * execlog_cap_payload
+ *		A payload to store, cut at execlog.max_payload_bytes: a value whose
+ *		JSON text is longer becomes the marker an HTTP body cut at the limit
+ *		gets, {"execlog_truncated": true, "bytes": <JSON text length>,
+ *		"bytes_kept": <kept>, "text": <the start of the JSON text>}, whose
+ *		own JSON text stays within the limit.  NULL stays NULL.
+ */
+Jsonb *
+execlog_cap_payload(Jsonb *val)
+{
+	char	   *text;
+	int			len;
+	int			budget;
+	int			cost = 0;
+	int			kept = 0;
+	const char *keys[4];
+	Jsonb	   *vals[4];
+
+	if (val == NULL)
+		return NULL;
+	text = JsonbToCString(NULL, &val->root, VARSIZE(val));
+	len = strlen(text);
+	if (len <= execlog_max_payload_bytes)
+	{
+		pfree(text);
+		return val;
+	}
+
+	/* room for the marker's keys and figures; quoting doubles " and \ */
+	budget = Max(execlog_max_payload_bytes - 128, 0);
+	while (kept < len)
+	{
+		int			c = (text[kept] == '"' || text[kept] == '\\') ? 2 : 1;
+
+		if (cost + c > budget)
+			break;
+		cost += c;
+		kept++;
+	}
+	kept = pg_mbcliplen(text, len, kept);
+	text[kept] = '\0';
+
+	keys[0] = TRUNCATED_KEY;
+	vals[0] = execlog_jsonb_from_cstring("true");
+	keys[1] = "bytes";
+	vals[1] = execlog_jsonb_int((int64) len);
+	keys[2] = "bytes_kept";
+	vals[2] = execlog_jsonb_int((int64) kept);
+	keys[3] = "text";
+	vals[3] = execlog_jsonb_string(text);
+	return execlog_jsonb_object(4, keys, vals);
 }
 
 /*

@@ -828,8 +828,11 @@ execlog_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 	if (access == OAT_DROP && classId == DatabaseRelationId && execlog_shared)
 	{
+		Latch	   *latches[EXECLOG_MAX_WORKERS];
+		int			n = 0;
 		int			i;
 
+		/* flag the workers under the lock, wake them after releasing it */
 		SpinLockAcquire(&execlog_shared->mutex);
 		for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
 		{
@@ -839,10 +842,12 @@ execlog_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 			{
 				s->exit_requested = true;
 				if (s->latch)
-					SetLatch(s->latch);
+					latches[n++] = s->latch;
 			}
 		}
 		SpinLockRelease(&execlog_shared->mutex);
+		for (i = 0; i < n; i++)
+			SetLatch(latches[i]);
 	}
 }
 
