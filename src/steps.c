@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "parser/parse_param.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -800,12 +801,30 @@ become_run_as(Oid role, int save_sec_context)
 }
 
 /*
+ * clean_step_session
+ *		Undo what a step's query left in the worker's session beyond its
+ *		transaction: session-level advisory locks.  (Settings go with the
+ *		GUC nest level; PREPARE, LISTEN and temporary tables are refused in a
+ *		security-restricted operation.)  Only in a worker: a backend calling
+ *		the engine keeps its own session as it is.
+ */
+static void
+clean_step_session(void)
+{
+	if (!IsBackgroundWorker)
+		return;
+	LockReleaseSession(USER_LOCKMETHOD);
+}
+
+/*
  * execlog_run_sql_step
  *		Run an sql step's query as the automation's run_as role, with its
  *		args bound as parameters and a timeout not past the time limit.
  *
- * SET commands in the query are undone afterwards, and the query runs as a
- * security-restricted operation, so it cannot change the worker's session.
+ * SET commands in the query are undone afterwards, session advisory locks
+ * released (success or failure), and the query runs
+ * as a security-restricted operation, so it cannot change the worker's
+ * session.
  */
 Jsonb *
 execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
@@ -859,8 +878,19 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 	eopts.allow_nonatomic = false;
 
 	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(remaining_ms, INT_MAX));
-	rc = SPI_execute_plan_extended(plan, &eopts);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan_extended(plan, &eopts);
+	}
+	PG_CATCH();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		clean_step_session();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	disable_timeout(STATEMENT_TIMEOUT, false);
+	clean_step_session();
 	if (rc == SPI_ERROR_TRANSACTION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),

@@ -13,7 +13,7 @@
  *	   passed) and automatic retries whose delay is over;
  *	3. claims up to execlog.batch_size executions (pending ones, resumed
  *	   ones, and queued ones of throttled automations while they have free
- *	   slots; see claim_lock_stmt) and commits the claim;
+ *	   slots; see worker_xact_lock) and commits the claim;
  *	4. runs the batch (executor.c) in a second transaction, together with
  *	   the executions whose HTTP requests finished (they are still running
  *	   and owned by this worker: no new claim), then sends the requests the
@@ -43,6 +43,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -157,10 +158,27 @@ static SavedStmt due_retries = {
 
 static TimestampTz skip_locked_until = 0;
 
-static SavedStmt claim_lock_stmt = {
-	"SELECT pg_catalog.pg_advisory_xact_lock($1, 0)",
-	1, {INT4OID}, NULL, true
-};
+/*
+ * The workers' own advisory locks use a lock tag field4 that the SQL
+ * advisory lock functions never use (they use 1 and 2), so that no sql step
+ * can take or block them.
+ */
+#define WORKER_LOCK_KIND 0x4558
+
+/*
+ * worker_xact_lock
+ *		Take the workers' exclusive lock (class, key) until the end of the
+ *		transaction.
+ */
+static void
+worker_xact_lock(int32 class, int32 key)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) class, (uint32) key,
+						 WORKER_LOCK_KIND);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
 
 static SavedStmt claim_fast_stmt = {
 	"UPDATE execlog.executions e SET status = 'running', worker = $2"
@@ -191,11 +209,6 @@ static SavedStmt throttled_stmt = {
 	"   AND EXISTS (SELECT 1 FROM execlog.executions e"
 	"                WHERE e.automation_id = a.id AND e.status = 'queued')",
 	0, {0}, NULL, true
-};
-
-static SavedStmt throttle_lock_stmt = {
-	"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-	2, {INT4OID, INT4OID}, NULL, true
 };
 
 static SavedStmt claim_queued_stmt = {
@@ -298,7 +311,7 @@ returned_ids(List *ids)
 
 /*
  * claim_fast
- *		Claim without locking rows first (see claim_lock_stmt); false when
+ *		Claim without locking rows first (see worker_xact_lock); false when
  *		a row locked by another transaction made the claim give up.
  */
 typedef struct ClaimCall
@@ -368,9 +381,7 @@ claim(int slot)
 
 		if (list_length(ids) >= execlog_batch_size)
 			break;
-		values[0] = Int32GetDatum(THROTTLE_LOCK_CLASS);
-		values[1] = Int32GetDatum((int32) pair[0]);
-		worker_stmt(&throttle_lock_stmt, values);
+		worker_xact_lock(THROTTLE_LOCK_CLASS, (int32) pair[0]);
 		values[0] = Int64GetDatum(pair[0]);
 		values[1] = Int32GetDatum((int32) Min(pair[1], execlog_batch_size - list_length(ids)));
 		values[2] = Int32GetDatum(slot);
@@ -380,8 +391,7 @@ claim(int slot)
 
 	if (list_length(ids) < execlog_batch_size)
 	{
-		values[0] = Int32GetDatum(CLAIM_LOCK_CLASS);
-		worker_stmt(&claim_lock_stmt, values);
+		worker_xact_lock(CLAIM_LOCK_CLASS, 0);
 		values[0] = Int32GetDatum(execlog_batch_size - list_length(ids));
 		values[1] = Int32GetDatum(slot);
 		if (GetCurrentTimestamp() < skip_locked_until || !claim_fast(values, &ids))
