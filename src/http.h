@@ -56,6 +56,19 @@ typedef struct HttpAuth
 	bool		client_basic;	/* client credentials sent with HTTP Basic */
 } HttpAuth;
 
+/*
+ * An e-mail to send over SMTP (alert deliveries): the request's url is the
+ * smtp:// or smtps:// server without credentials, its body the whole
+ * message (RFC 5322 header and body, CRLF line ends).
+ */
+typedef struct HttpMail
+{
+	char	   *from;			/* envelope sender */
+	List	   *rcpt;			/* envelope recipients (char *) */
+	char	   *username;		/* AUTH; NULL: none */
+	char	   *password;
+} HttpMail;
+
 /* A validated request, prepared in the batch transaction. */
 typedef struct HttpSpec
 {
@@ -80,6 +93,15 @@ typedef struct HttpSpec
 	char	   *name;
 	Jsonb	   *input;
 	TimestampTz started_at;
+
+	/*
+	 * A request of another user of the transport (alert_send.c), sent with
+	 * execlog_http_send(): no step row, no time limit, no cancel; its result
+	 * is taken with execlog_http_take_detached().
+	 */
+	bool		detached;
+	int64		tag;			/* the caller's id for it (an alert id) */
+	HttpMail   *mail;			/* SMTP instead of HTTP; NULL: HTTP */
 } HttpSpec;
 
 /* In flight this long, an http step's row is written as "running". */
@@ -128,6 +150,12 @@ extern HttpResult *execlog_http_result_of(int64 execution_id, int32 attempt);
 extern void execlog_http_unconsume(HttpResult *res);
 extern void execlog_http_check_cancels(int slot);
 extern void execlog_http_record_slow(void);
+
+/* http_client.c: detached requests (alert deliveries) */
+extern void execlog_http_send(HttpSpec *spec);
+extern HttpResult *execlog_http_take_detached(void);
+extern void execlog_http_release(HttpResult *res);
+extern int	execlog_http_detached_in_flight(void);
 
 /* http_policy.c */
 typedef struct HttpPolicy HttpPolicy;
