@@ -74,7 +74,7 @@ PG_FUNCTION_INFO_V1(execlog_alerts_wake);
 #define ALERT_BATCH 100
 
 /* Deliveries a worker has in flight at most; it claims more as they end. */
-#define ALERT_MAX_IN_FLIGHT 256
+#define ALERT_MAX_IN_FLIGHT 4096
 
 /* Time added to a lease for recording the outcome after the answer. */
 #define LEASE_MARGIN_MS 10000
@@ -149,7 +149,7 @@ static SavedStmt claim_stmt = {
 	"WITH due AS ("
 	"  SELECT a.id FROM execlog.alerts a"
 	"   WHERE a.status = 'pending' AND a.next_attempt_at <= pg_catalog.now()"
-	"   ORDER BY a.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+	"   ORDER BY a.next_attempt_at, a.id LIMIT $1 FOR UPDATE SKIP LOCKED),"
 	" claimed AS ("
 	"  UPDATE execlog.alerts a SET attempts = a.attempts + 1,"
 	"         next_attempt_at = pg_catalog.now() + pg_catalog.make_interval(secs => $2::float8 / 1000)"
@@ -207,18 +207,18 @@ static SavedStmt coalesce_stmt = {
 	2, {INT8ARRAYOID, INT8ARRAYOID}, NULL, true
 };
 
-/* What a digest reports: the coalesced alerts pointing to it. */
+/* What a digest reports: the coalesced alerts pointing to it, latest executions first. */
 static SavedStmt digest_facts_stmt = {
 	"SELECT n.cnt, n.since, n.ids, e.id, e.status::text, e.attempt, e.error,"
 	"       e.started_at, e.finished_at,"
 	"       pg_catalog.to_char(n.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
 	"  FROM (SELECT pg_catalog.count(DISTINCT c.execution_id) AS cnt,"
-	"               pg_catalog.min(c.created_at) AS since, pg_catalog.max(c.id) AS last,"
-	"               ARRAY(SELECT c2.execution_id FROM execlog.alerts c2"
-	"                      WHERE c2.digest_id = $1 ORDER BY c2.id DESC LIMIT $2) AS ids"
+	"               pg_catalog.min(c.created_at) AS since,"
+	"               pg_catalog.max(c.execution_id) AS last,"
+	"               ARRAY(SELECT DISTINCT c2.execution_id FROM execlog.alerts c2"
+	"                      WHERE c2.digest_id = $1 ORDER BY c2.execution_id DESC LIMIT $2) AS ids"
 	"          FROM execlog.alerts c WHERE c.digest_id = $1) n"
-	"  JOIN execlog.alerts l ON l.id = n.last"
-	"  JOIN execlog.executions e ON e.id = l.execution_id",
+	"  JOIN execlog.executions e ON e.id = n.last",
 	2, {INT8OID, INT4OID}, NULL, true
 };
 
@@ -255,6 +255,21 @@ end_tx(void)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * run_stmt
+ *		execlog_run_saved, then back to the pass's memory: SPI leaves its own
+ *		procedure context current after every call, and what a pass prepares
+ *		must outlive the transaction.
+ */
+static uint64
+run_stmt(SavedStmt *stmt, Datum *values, const char *nulls, bool read_only)
+{
+	uint64		n = execlog_run_saved(stmt, values, nulls, read_only);
+
+	MemoryContextSwitchTo(alert_cxt);
+	return n;
 }
 
 static Datum
@@ -497,7 +512,7 @@ outcomes_write(Outcomes *o)
 	values[3] = array_of(o->error, o->error_null, o->n, TEXTOID);
 	values[4] = array_of(o->sent_at, o->sent_null, o->n, TIMESTAMPTZOID);
 	values[5] = array_of(o->next_at, o->next_null, o->n, TIMESTAMPTZOID);
-	execlog_run_saved(&record_stmt, values, NULL, false);
+	run_stmt(&record_stmt, values, NULL, false);
 	o->n = 0;
 }
 
@@ -590,7 +605,7 @@ window_of(HTAB *windows, int64 automation_id, const char *chan)
 	w->digest_id = 0;
 	values[0] = Int64GetDatum(automation_id);
 	values[1] = CStringGetTextDatum(chan);
-	if (execlog_run_saved(&window_get_stmt, values, NULL, true) == 1)
+	if (run_stmt(&window_get_stmt, values, NULL, true) == 1)
 	{
 		bool		isnull;
 		Datum		d;
@@ -620,7 +635,7 @@ digest_facts(AlertFacts *a)
 
 	values[0] = Int64GetDatum(a->id);
 	values[1] = Int32GetDatum(EXECLOG_DIGEST_MAX_IDS);
-	if (execlog_run_saved(&digest_facts_stmt, values, NULL, true) != 1)
+	if (run_stmt(&digest_facts_stmt, values, NULL, true) != 1)
 	{
 		SPI_freetuptable(SPI_tuptable);
 		return;
@@ -664,7 +679,7 @@ digest_facts(AlertFacts *a)
 	values[0] = Int64GetDatum(a->id);
 	values[1] = CStringGetTextDatum(a->message);
 	values[2] = Int64GetDatum(a->execution_id);
-	execlog_run_saved(&digest_message_stmt, values, NULL, false);
+	run_stmt(&digest_message_stmt, values, NULL, false);
 }
 
 /* A delivery prepared in the claim transaction, sent after its commit. */
@@ -726,7 +741,7 @@ claim(Outcomes *o, int room, bool *full)
 		LEASE_MARGIN_MS;
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int64GetDatum(lease_ms);
-	n = execlog_run_saved(&claim_stmt, values, NULL, false);
+	n = run_stmt(&claim_stmt, values, NULL, false);
 	*full = n == (uint64) limit;
 	if (n == 0)
 	{
@@ -814,7 +829,7 @@ claim(Outcomes *o, int room, bool *full)
 					values[0] = Int64GetDatum(a->id);
 					values[1] = Int64GetDatum(automation_ids[i]);
 					values[2] = CStringGetTextDatum(chan);
-					if (execlog_run_saved(&digest_add_stmt, values, NULL, false) == 1)
+					if (run_stmt(&digest_add_stmt, values, NULL, false) == 1)
 					{
 						bool		isnull;
 
@@ -834,7 +849,7 @@ claim(Outcomes *o, int room, bool *full)
 				values[0] = Int64GetDatum(automation_ids[i]);
 				values[1] = CStringGetTextDatum(chan);
 				values[2] = Int32GetDatum(execlog_alert_coalesce_s);
-				execlog_run_saved(&window_open_stmt, values, NULL, false);
+				run_stmt(&window_open_stmt, values, NULL, false);
 				w->closes_at = now + (TimestampTz) execlog_alert_coalesce_s * USECS_PER_SEC;
 				w->digest_id = 0;
 			}
@@ -860,7 +875,7 @@ claim(Outcomes *o, int room, bool *full)
 	{
 		values[0] = array_of(co_ids, NULL, n_co, INT8OID);
 		values[1] = array_of(co_digests, NULL, n_co, INT8OID);
-		execlog_run_saved(&coalesce_stmt, values, NULL, false);
+		run_stmt(&coalesce_stmt, values, NULL, false);
 	}
 	return prepared;
 }
@@ -872,7 +887,7 @@ look_next_due(void)
 	bool		isnull;
 	Datum		d;
 
-	execlog_run_saved(&next_due_stmt, NULL, NULL, true);
+	run_stmt(&next_due_stmt, NULL, NULL, true);
 	d = col(0, 1, &isnull);
 	next_due = isnull ? 0 : DatumGetTimestampTz(d);
 	SPI_freetuptable(SPI_tuptable);

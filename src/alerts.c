@@ -696,9 +696,16 @@ format_email(AlertFacts *a, AlertRequest *req, char **why)
 	}
 	else
 	{
-		char	   *enc = b64(text.data, text.len);
-		int			len = strlen(enc);
+		StringInfoData canon;
+		char	   *enc;
+		int			len;
 		int			off;
+
+		/* text is encoded in its canonical form: CRLF line ends */
+		initStringInfo(&canon);
+		append_crlf(&canon, text.data);
+		enc = b64(canon.data, canon.len);
+		len = strlen(enc);
 
 		appendStringInfoString(&msg, "Content-Transfer-Encoding: base64\r\n\r\n");
 		for (off = 0; off < len; off += 76)
