@@ -60,6 +60,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -979,6 +980,14 @@ execlog_alerts_pass(long *sleep_ms)
 
 	begin_tx("execlog: delivering alerts");
 	MemoryContextSwitchTo(alert_cxt);
+
+	/*
+	 * A commit lost in a crash loses nothing that matters: an outcome not
+	 * recorded leaves the alert leased, and it is sent again (at least
+	 * once).  No need to wait for the WAL flush.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	outcomes_init(&o, list_length(results) + ALERT_BATCH);
 	foreach(lc, results)
 		result_outcome(&o, (HttpResult *) lfirst(lc));

@@ -1842,8 +1842,18 @@ execlog_http_wait_ms(long max_ms)
 	int			inflight = n_running + n_waiting - n_detached;
 	long		wait = max_ms;
 
-	if (n_stale > 0 || !dlist_is_empty(&detached_done))
+	if (n_stale > 0)
 		return 0;
+	if (!dlist_is_empty(&detached_done))
+	{
+		/* detached results too are recorded in batches (alert_send.c) */
+		HttpReq    *first = dlist_head_element(HttpReq, node, &detached_done);
+		long		age = (long) ((now - first->result.finished_at) / 1000);
+
+		if (n_detached == 0 || age >= GATHER_MS)
+			return 0;
+		wait = Min(wait, GATHER_MS - age);
+	}
 	if (ready > 0)
 	{
 		long		age = (long) ((now - oldest) / 1000);

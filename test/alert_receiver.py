@@ -20,6 +20,8 @@ The receivers answer as the real services do; the last part of the path is
     POST /teams/...               202 with an empty body (Teams Workflows)
     POST /webhook/...             200 {"ok": true}; checks X-Execlog-Signature
                                   against --secret: "signature_ok" in the log
+    POST /webhook/.../hang-*      as /webhook/, but the first call per path is
+                                  logged at once and answered after 20 s
     GET  /requests                every request received, as JSON
     POST /reset                   forgets them
 """
@@ -115,6 +117,14 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/webhook/"):
             entry["signature_ok"] = check_signature(self.headers.get("X-Execlog-Signature"), body)
             status, text, ctype = 200, '{"ok": true}', "application/json"
+            if mode == "hang" and calls == 1:
+                # logged at once, answered (too) late
+                entry["status"] = status
+                with lock:
+                    log.append(entry)
+                time.sleep(20)
+                self.answer(status, text, ctype)
+                return
         else:
             status, text = 404, "not found"
         entry["status"] = status

@@ -4,7 +4,8 @@
 # delay, Retry-After in seconds and as an HTTP-date, failed after the
 # attempt limit, http_deny applied, coalescing (200 failures -> 1 alert + 1
 # digest), a dead receiver that neither delays a drain of 1,000 executions
-# nor other alerts, and secrets absent from every execlog table and view
+# nor other alerts, a crash mid-delivery sending again with the same
+# Idempotency-Key (at least once), and secrets absent from every execlog table and view
 # and from the server log (log_statement = all).
 use strict;
 use utf8;
@@ -305,6 +306,30 @@ ok($node->poll_query_until('postgres',
 	'deliveries to the dead receiver time out after execlog.http_timeout');
 # no more of them
 sql(q{UPDATE execlog.alerts SET status = 'failed', next_attempt_at = NULL WHERE target = 'dead-slack' AND status = 'pending'});
+
+# ---- at least once: a crash mid-delivery sends again, with the same Idempotency-Key
+reconf("execlog.http_timeout = '3s'\nexeclog.max_connections_per_host = 1000\n");
+sql(qq{SET log_statement = 'none';
+INSERT INTO execlog.channels (account_id, name, kind, config) VALUES
+ (1, 'hang-hook', 'webhook', '{"url": "$base/webhook/in/hang-CrashT0ken345"}');});
+push @secrets, 'CrashT0ken345';
+automation('sync-crash', 'hang-hook');
+my ($e9, $a9) = start('sync-crash');
+ok($node->poll_query_until('postgres', "SELECT attempts = 1 FROM execlog.alerts WHERE id = $a9"), 'first attempt claimed');
+for (1 .. 500)
+{
+	last if @{ received('/webhook/in/hang-') };
+	select(undef, undef, undef, 0.01);
+}
+is(scalar @{ received('/webhook/in/hang-') }, 1, 'the receiver has the first attempt (it does not answer yet)');
+$node->stop('immediate');
+$node->start;
+ok(wait_alert($a9, "'sent'"), 'after the crash the alert is delivered (its lease ended)');
+$got = received('/webhook/in/hang-');
+is(scalar @$got, 2, 'sent twice: at least once');
+is_deeply([ map { $_->{headers}{'idempotency-key'} } @$got ], [ "execlog-alert-$a9", "execlog-alert-$a9" ],
+	'both with the same Idempotency-Key: the receiver can drop the duplicate');
+is(sql("SELECT attempts FROM execlog.alerts WHERE id = $a9"), 2, 'attempts counts both tries');
 
 # ---- secrets: nowhere but in channels.config
 my @rels = split /\n/, sql(q{SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
