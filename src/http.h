@@ -17,6 +17,7 @@
  *	steps_http.c	validation, connections and auth, results to step rows
  *	http_client.c	multi handle, sockets, OAuth2 tokens, cancels
  *	http_policy.c	execlog.http_allow / execlog.http_deny
+ *	alert_send.c	alert deliveries: detached requests, HTTP or SMTP
  *
  *-------------------------------------------------------------------------
  */
