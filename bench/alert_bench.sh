@@ -121,13 +121,16 @@ read -r sent failed secs <<<"$(q "SELECT count(*) FILTER (WHERE status = 'sent')
 received=$(received)
 rate=$(awk -v n="$sent" -v s="$secs" 'BEGIN {printf "%d", n / s}')
 echo "   alerts: $sent sent, $failed not sent, $received received by the receiver, in ${secs}s = $rate alerts delivered/s (created as the executions fail)"
-# delivery alone: the same alerts due again at once
-t0=$(q "UPDATE execlog.alerts SET status = 'pending', attempts = 0, sent_at = NULL, next_attempt_at = now();
+# delivery alone: as many alerts again, all due at once (inserted: new
+# alerts wake the workers)
+last=$(q "SELECT max(id) FROM execlog.alerts")
+t0=$(q "INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target, message, next_attempt_at)
+        SELECT execution_id, account_id, channel_id, channel, target, message, now() FROM execlog.alerts;
         SELECT extract(epoch FROM now())" | tail -1)
 while [ "$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'pending'")" != 0 ]; do
 	sleep 0.1
 done
-secs=$(q "SELECT extract(epoch FROM max(sent_at)) - $t0 FROM execlog.alerts")
+secs=$(q "SELECT extract(epoch FROM max(sent_at)) - $t0 FROM execlog.alerts WHERE id > $last")
 rate=$(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%d", n / s}')
 echo "   delivery alone: $N alerts due at once delivered in ${secs}s = $rate alerts/s"
 q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE" >/dev/null

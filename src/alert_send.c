@@ -143,11 +143,21 @@ static SavedStmt record_stmt = {
 };
 
 /*
- * Claim due alerts: count the attempt and lease them ($2 ms).  The LEFT
- * JOINs keep an alert whose channel is gone (it is failed) and so on.
+ * Record outcomes ($3..$8, as record_stmt) and claim due alerts: count the
+ * attempt and lease them ($2 ms), in one statement (the statement triggers
+ * on alerts run once).  The LEFT JOINs keep an alert whose channel is gone
+ * (it is failed) and so on.
  */
 static SavedStmt claim_stmt = {
-	"WITH due AS ("
+	"WITH recorded AS ("
+	"  UPDATE execlog.alerts a"
+	"     SET status = u.status, error = coalesce(u.error, a.error),"
+	"         sent_at = u.sent_at, next_attempt_at = u.next_at"
+	"    FROM unnest($3::bigint[], $4::integer[], $5::text[], $6::text[],"
+	"                $7::timestamptz[], $8::timestamptz[])"
+	"         AS u(id, attempts, status, error, sent_at, next_at)"
+	"   WHERE a.id = u.id AND a.attempts = u.attempts AND a.status = 'pending'),"
+	" due AS ("
 	"  SELECT a.id FROM execlog.alerts a"
 	"   WHERE a.status = 'pending' AND a.next_attempt_at <= pg_catalog.now()"
 	"   ORDER BY a.next_attempt_at, a.id LIMIT $1 FOR UPDATE SKIP LOCKED),"
@@ -167,7 +177,8 @@ static SavedStmt claim_stmt = {
 	"   LEFT JOIN execlog.accounts ac ON ac.id = e.account_id"
 	"   LEFT JOIN execlog.channels ch ON ch.id = c.channel_id"
 	"  ORDER BY c.id",
-	2, {INT4OID, INT8OID}, NULL, true
+	8, {INT4OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID}, NULL, true
 };
 
 static SavedStmt window_get_stmt = {
@@ -500,6 +511,18 @@ outcome_add(Outcomes *o, int64 id, int32 attempts, const char *error,
 	}
 }
 
+/* The outcomes as the six array arguments of record_stmt (from values[0]). */
+static void
+outcomes_args(Outcomes *o, Datum *values)
+{
+	values[0] = array_of(o->ids, NULL, o->n, INT8OID);
+	values[1] = array_of(o->attempts, NULL, o->n, INT4OID);
+	values[2] = array_of(o->status, NULL, o->n, TEXTOID);
+	values[3] = array_of(o->error, o->error_null, o->n, TEXTOID);
+	values[4] = array_of(o->sent_at, o->sent_null, o->n, TIMESTAMPTZOID);
+	values[5] = array_of(o->next_at, o->next_null, o->n, TIMESTAMPTZOID);
+}
+
 static void
 outcomes_write(Outcomes *o)
 {
@@ -507,12 +530,7 @@ outcomes_write(Outcomes *o)
 
 	if (o->n == 0)
 		return;
-	values[0] = array_of(o->ids, NULL, o->n, INT8OID);
-	values[1] = array_of(o->attempts, NULL, o->n, INT4OID);
-	values[2] = array_of(o->status, NULL, o->n, TEXTOID);
-	values[3] = array_of(o->error, o->error_null, o->n, TEXTOID);
-	values[4] = array_of(o->sent_at, o->sent_null, o->n, TIMESTAMPTZOID);
-	values[5] = array_of(o->next_at, o->next_null, o->n, TIMESTAMPTZOID);
+	outcomes_args(o, values);
 	run_stmt(&record_stmt, values, NULL, false);
 	o->n = 0;
 }
@@ -704,14 +722,16 @@ claim_lock(void)
 
 /*
  * claim
- *		Claim due alerts, coalesce those of open windows, format the others;
- *		returns the list of Prepared deliveries (in alert_cxt).  Alerts that
- *		cannot be formatted get their failed attempt in o.
+ *		Record the outcomes in o and claim due alerts (one statement),
+ *		coalesce those of open windows, format the others; returns the list
+ *		of Prepared deliveries (in alert_cxt).  Alerts that cannot be
+ *		formatted get their failed attempt in o.  Without the claim lock (or
+ *		room) nothing is claimed and the outcomes stay in o.
  */
 static List *
 claim(Outcomes *o, int room, bool *full)
 {
-	Datum		values[3];
+	Datum		values[8];
 	uint64		n;
 	uint64		i;
 	int64		lease_ms;
@@ -742,7 +762,9 @@ claim(Outcomes *o, int room, bool *full)
 		LEASE_MARGIN_MS;
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int64GetDatum(lease_ms);
+	outcomes_args(o, values + 2);
 	n = run_stmt(&claim_stmt, values, NULL, false);
+	o->n = 0;
 	*full = n == (uint64) limit;
 	if (n == 0)
 	{
@@ -991,8 +1013,8 @@ execlog_alerts_pass(long *sleep_ms)
 	outcomes_init(&o, list_length(results) + ALERT_BATCH);
 	foreach(lc, results)
 		result_outcome(&o, (HttpResult *) lfirst(lc));
-	outcomes_write(&o);
 	prepared = claim(&o, ALERT_MAX_IN_FLIGHT - execlog_http_detached_in_flight(), &full);
+	/* outcomes not recorded by the claim, and attempts that failed in it */
 	outcomes_write(&o);
 	look_next_due();
 	end_tx();
