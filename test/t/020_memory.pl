@@ -6,6 +6,7 @@
 #
 # The worker's private memory is Private_Clean + Private_Dirty of
 # /proc/<pid>/smaps_rollup, sampled while the step runs and at its end.
+# EXECLOG_MEMORY_ROWS sets another row count (the limit stays 100 MB).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
