@@ -106,7 +106,9 @@ SELECT execlog.watch('t44_renamed.plain2', 'plain') > 0 AS watched;
 SELECT execlog.start('plain') > 0 AS started;
 -- a schema dropped with its watched tables (partitioned ones included)
 SELECT execlog.watch('t44_renamed.sales', 'orders') > 0 AS watched;
+SET client_min_messages = warning;
 DROP SCHEMA t44_renamed CASCADE;
+RESET client_min_messages;
 SELECT count(*) AS data_triggers FROM execlog.triggers WHERE kind = 'data';
 -- the table's owner drops it, with no rights in execlog: its watch goes too
 CREATE ROLE t44_owner;
