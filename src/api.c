@@ -175,20 +175,44 @@ static SavedStmt drop_schedule = {
 	1, {INT8OID}
 };
 
-/* one watch per automation and table (triggers_one_watch): a new one replaces it */
+/*
+ * One watch per automation and table (triggers_one_watch): a new one
+ * replaces it.  The table is identified by its OID (watched_table), so that
+ * renames keep the watch; config keeps the name it was watched under.
+ */
 static SavedStmt set_watch = {
-	"INSERT INTO execlog.triggers (automation_id, kind, config)"
-	" VALUES ($1, 'data', pg_catalog.jsonb_build_object('table', $2::text, 'condition', $3::text))"
-	" ON CONFLICT (automation_id, (config ->> 'table')) WHERE kind = 'data'"
+	"INSERT INTO execlog.triggers (automation_id, kind, config, watched_table)"
+	" VALUES ($1, 'data', pg_catalog.jsonb_build_object('table', $2::text, 'condition', $3::text), $4)"
+	" ON CONFLICT (automation_id, watched_table) WHERE kind = 'data'"
 	" DO UPDATE SET config = excluded.config"
 	" RETURNING id",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	4, {INT8OID, TEXTOID, TEXTOID, REGCLASSOID}
+};
+
+/*
+ * A watch of the automation on a partitioned table above the table, or on
+ * a partition below it: the row triggers would be one (PostgreSQL clones a
+ * partitioned table's row trigger to its partitions, and replaces one of
+ * the same name).  Second column: whether it is above.
+ */
+static SavedStmt watch_overlap = {
+	"SELECT tr.watched_table::pg_catalog.text,"
+	"       tr.watched_table OPERATOR(pg_catalog.=)"
+	"         ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors($2)))"
+	"  FROM execlog.triggers tr"
+	" WHERE tr.automation_id = $1 AND tr.kind = 'data'"
+	"   AND tr.watched_table OPERATOR(pg_catalog.<>) $2"
+	"   AND tr.watched_table OPERATOR(pg_catalog.=)"
+	"         ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors($2)"
+	"                    UNION ALL SELECT t.relid FROM pg_catalog.pg_partition_tree($2) t))"
+	" LIMIT 1",
+	2, {INT8OID, REGCLASSOID}
 };
 
 static SavedStmt drop_watch = {
 	"DELETE FROM execlog.triggers"
-	" WHERE automation_id = $1 AND kind = 'data' AND config ->> 'table' = $2",
-	2, {INT8OID, TEXTOID}
+	" WHERE automation_id = $1 AND kind = 'data' AND watched_table OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, REGCLASSOID}
 };
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
@@ -877,8 +901,8 @@ watch_body(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		automation_id;
 	int64		trigger_id;
-	Datum		values[3];
-	char		nulls[4] = "   ";
+	Datum		values[4];
+	char		nulls[5] = "    ";
 	StringInfoData sql;
 
 	require_arg(fcinfo, 0, "table");
@@ -892,6 +916,21 @@ watch_body(PG_FUNCTION_ARGS)
 									  "Rename one of them: watches name the automation alone.");
 	require_may_change(automation_id);
 	table = watched_table(PG_GETARG_OID(0));
+	values[0] = Int64GetDatum(automation_id);
+	values[1] = ObjectIdGetDatum(PG_GETARG_OID(0));
+	if (execlog_run_saved(&watch_overlap, values, NULL, true) > 0)
+	{
+		char	   *other = result_text(1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 DatumGetBool(result_datum(0, 2, &isnull)) ?
+				 errmsg("automation \"%s\" already watches table %s, of which %s is a partition",
+						name, other, table) :
+				 errmsg("automation \"%s\" already watches table %s, a partition of %s",
+						name, other, table),
+				 errhint("A watch on a partitioned table covers all its partitions: unwatch the other table first.")));
+	}
 
 	/*
 	 * The row trigger is created as the caller, who may create triggers on
@@ -914,6 +953,7 @@ watch_body(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(table);
 	values[2] = condition ? CStringGetTextDatum(condition) : (Datum) 0;
 	nulls[2] = condition ? ' ' : 'n';
+	values[3] = ObjectIdGetDatum(PG_GETARG_OID(0));
 	execlog_run_saved(&set_watch, values, nulls, false);
 	trigger_id = DatumGetInt64(result_datum(0, 1, &isnull));
 	end_api_call(&priv);
@@ -950,7 +990,7 @@ unwatch_body(PG_FUNCTION_ARGS)
 												"Rename one of them: watches name the automation alone."));
 	require_may_change(DatumGetInt64(values[0]));
 	table = watched_table(PG_GETARG_OID(0));
-	values[1] = CStringGetTextDatum(table);
+	values[1] = ObjectIdGetDatum(PG_GETARG_OID(0));
 	execlog_become_owner(&priv);
 	/* the trigger on execlog.triggers drops the table's row trigger */
 	if (execlog_run_saved(&drop_watch, values, NULL, false) == 0)
