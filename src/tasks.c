@@ -139,7 +139,7 @@ execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input)
 				 errmsg("channel \"%s\" of alert step \"%s\" does not exist in its account",
 						channel, def->name)));
 	values[0] = Int64GetDatum(run->id);
-	execlog_run_saved(&last_alert, values, NULL, true);
+	execlog_run_saved(&last_alert, values, NULL, false);
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	vals[0] = isnull ? NULL : execlog_jsonb_int(DatumGetInt64(id));
 	return execlog_jsonb_object(1, keys, vals);
