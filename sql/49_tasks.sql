@@ -238,6 +238,13 @@ RESET ROLE;
 SELECT status, note, closed_by FROM execlog.tasks WHERE id = 103;
 SELECT status, error FROM execlog.execution_steps WHERE execution_id = 13;
 
+-- the due time of an on_failure task: NULL for a due that is not a positive interval
+SELECT execlog._due_at(NULL) AS no_due, execlog._due_at('soon') AS bad, execlog._due_at('-1 hour') AS negative,
+	   execlog._due_at('2 hours') = now() + interval '2 hours' AS two_hours;
+SELECT execlog._on_failure_escalation('{"alert": {"channel": "email", "target": "a@example.com"}}') AS mail,
+	   execlog._on_failure_escalation('{"alert": {"channel": "ops-slack", "message": "m"}}') AS slack,
+	   execlog._on_failure_escalation('{"task": {}}') AS none;
+
 /*
  * Columns, grants and privileges
  */
@@ -246,7 +253,7 @@ SELECT column_name FROM information_schema.columns
 SELECT column_name FROM information_schema.columns
  WHERE table_schema = 'execlog' AND table_name = 'my_tasks' ORDER BY ordinal_position;
 SELECT p.oid::regprocedure, p.proacl FROM pg_proc p
- WHERE p.proname IN ('complete_task', 'dismiss_task', '_alert_step_check', '_task_step_check', '_has_placeholder')
+ WHERE p.proname IN ('complete_task', 'dismiss_task', '_alert_step_check', '_task_step_check', '_has_placeholder', '_due_at', '_on_failure_escalation')
  ORDER BY 1::text;
 SELECT has_table_privilege('public', 'execlog.my_tasks', 'SELECT') AS public_reads,
 	   has_table_privilege('execlog_reader', 'execlog.my_tasks', 'SELECT') AS reader_reads;

@@ -173,6 +173,13 @@ automation($node, 'escalating', steps => [
 automation($node, 'escalating-mail', on_failure => q{'{"alert": {"channel": "email", "target": "boss@example.com"}}'}, steps => [
 	['approval', 'task', '{"assignee": "approvers", "title": "mail {{ $.payload.n }}", "due": "2 hours"}'],
 ]);
+# an on_failure task with a due time escalates to the on_failure alert's channel
+automation($node, 'fails-late', on_failure => q{'{"task": {"assignee": "approvers", "title": "fix it", "due": "1 hour"}, "alert": {"channel": "ops-slack", "message": "it failed"}}'},
+	steps => [['boom', 'sql', '{"query": "SELECT 1/0"}']]);
+my $ef = q1($node, q{SELECT execlog.start('fails-late')});
+ok(wait_status($node, $ef, "'failed'"), 'fails-late fails');
+is(q1($node, "SELECT (due_at > now() + interval '50 minutes') || '|' || escalate::text || '|' || (step_position IS NULL) FROM execlog.tasks WHERE execution_id = $ef"),
+	'true|{"channel": "ops-slack"}|true', 'an on_failure task with "due" gets a due time and the on_failure channel to escalate to');
 my @esc = map { q1($node, "SELECT execlog.start('escalating', '{\"n\": $_}')") } 1 .. 20;
 my $em = q1($node, q{SELECT execlog.start('escalating-mail', '{"n": 0}')});
 ok(wait_status($node, $_, "'paused'"), "escalating execution $_ waits") for (@esc, $em);
@@ -182,10 +189,10 @@ is(q1($node, "SELECT count(*) FROM execlog.alerts WHERE execution_id IN (" . joi
 	'no escalation before the due time');
 
 my $pid = q1($node, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlog worker' ORDER BY pid LIMIT 1");
-$node->safe_psql('postgres', "UPDATE execlog.tasks SET due_at = now() - interval '1 minute' WHERE execution_id IN (" . join(',', @esc, $em) . ")");
+$node->safe_psql('postgres', "UPDATE execlog.tasks SET due_at = now() - interval '1 minute' WHERE execution_id IN (" . join(',', @esc, $em, $ef) . ")");
 kill 'KILL', $pid;
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 21 FROM execlog.tasks WHERE execution_id IN (" . join(',', @esc, $em) . ") AND escalated_at IS NOT NULL"),
+	"SELECT count(*) = 22 FROM execlog.tasks WHERE execution_id IN (" . join(',', @esc, $em, $ef) . ") AND escalated_at IS NOT NULL"),
 	'every overdue task is escalated, after a crash restart of the workers');
 # the workers keep passing through their loop: run one more execution through them
 automation($node, 'ping', steps => [['one', 'sql', '{"query": "SELECT 1"}']]);
@@ -202,6 +209,10 @@ is(q1($node, "SELECT channel || '|' || target || '|' || message FROM execlog.ale
 	'the escalation alert goes to the step\'s escalate channel and names the task');
 is(q1($node, "SELECT channel || '|' || target || '|' || (channel_id IS NULL) FROM execlog.alerts WHERE execution_id = $em"),
 	'email|boss@example.com|true', 'without escalate, the on_failure alert channel (here an address) is used');
+is(q1($node, "SELECT string_agg(message, ',' ORDER BY id) FROM execlog.alerts WHERE execution_id = $ef"),
+	'it failed,task ' . q1($node, "SELECT id FROM execlog.tasks WHERE execution_id = $ef") . ' "fix it" assigned to approvers is overdue: it was due at '
+	  . q1($node, "SELECT due_at FROM execlog.tasks WHERE execution_id = $ef"),
+	'the overdue on_failure task escalates once, after the failure alert');
 is(as_role('ops1', "SELECT bool_and(overdue) || '/' || count(*) FROM execlog.my_tasks WHERE title LIKE 'urgent%' OR title LIKE 'mail%'"),
 	'true/21', 'my_tasks marks the escalated tasks overdue; they stay open');
 is(q1($node, "SELECT count(*) FROM execlog.executions WHERE id IN (" . join(',', @esc, $em) . ") AND status = 'paused'"),

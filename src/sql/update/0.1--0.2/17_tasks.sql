@@ -309,6 +309,35 @@ END
 $$;
 COMMENT ON FUNCTION execlog._task_step_check(bigint, text, jsonb) IS 'validates the config of a task step when it is written (internal)';
 
+/*
+ * Due time of an on_failure task: now + its "due", or NULL when there is
+ * none or it is not a positive interval (a definition of 0.1, which did
+ * not check it): a bad value never fails the follow-up or crash recovery.
+ */
+CREATE FUNCTION execlog._due_at(due text) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF due IS NULL OR due::interval <= interval '0' THEN
+		RETURN NULL;
+	END IF;
+	RETURN now() + due::interval;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlog._due_at(text) IS 'due time of an on_failure task, NULL when it has no valid due (internal)';
+
+/* Where an overdue on_failure task escalates: the on_failure alert's channel (or address). */
+CREATE FUNCTION execlog._on_failure_escalation(on_failure jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN on_failure -> 'alert' ->> 'channel' IS NOT NULL
+				THEN jsonb_strip_nulls(jsonb_build_object('channel', on_failure -> 'alert' ->> 'channel',
+														  'target', on_failure -> 'alert' ->> 'target')) END
+$$;
+COMMENT ON FUNCTION execlog._on_failure_escalation(jsonb) IS 'escalation target of an on_failure task: its alert channel (internal)';
+
 /* open tasks the workers escalate at their due time */
 CREATE INDEX tasks_to_escalate ON execlog.tasks (due_at)
 	WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL;
@@ -354,4 +383,5 @@ GRANT EXECUTE ON FUNCTION execlog._has_placeholder(text), execlog._alert_step_ch
 	execlog._task_step_check(bigint, text, jsonb), execlog._is_email(text) TO execlog_admin;
 
 REVOKE ALL ON FUNCTION execlog._has_placeholder(text), execlog._alert_step_check(bigint, text, jsonb),
-	execlog._task_step_check(bigint, text, jsonb), execlog.dismiss_task(bigint, text) FROM PUBLIC;
+	execlog._task_step_check(bigint, text, jsonb), execlog.dismiss_task(bigint, text),
+	execlog._due_at(text), execlog._on_failure_escalation(jsonb) FROM PUBLIC;
