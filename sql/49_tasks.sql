@@ -238,6 +238,17 @@ RESET ROLE;
 SELECT status, note, closed_by FROM execlog.tasks WHERE id = 103;
 SELECT status, error FROM execlog.execution_steps WHERE execution_id = 13;
 
+-- a channel named by an alert step or an escalate is kept
+DELETE FROM execlog.channels WHERE account_id = 1 AND name = 'ops-slack';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE execlog.channels SET name = 'slack-ops' WHERE account_id = 1 AND name = 'ops-slack';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE execlog.steps SET config = '{"channel": "email", "target": "ops@example.com", "message": "m"}' WHERE name = 'tell';
+DELETE FROM execlog.channels WHERE account_id = 1 AND name = 'ops-slack';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE execlog.steps SET config = config - 'escalate' WHERE name = 'approval';
+UPDATE execlog.channels SET name = 'slack-ops' WHERE account_id = 1 AND name = 'ops-slack' RETURNING name;
+
 -- the due time of an on_failure task: NULL for a due that is not a positive interval
 SELECT execlog._due_at(NULL) AS no_due, execlog._due_at('soon') AS bad, execlog._due_at('-1 hour') AS negative,
 	   execlog._due_at('2 hours') = now() + interval '2 hours' AS two_hours;

@@ -39,6 +39,11 @@ static SavedStmt add_step_task = {
 	8, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, JSONBOID}
 };
 
+static SavedStmt is_role = {
+	"SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+
 static SavedStmt is_email = {
 	"SELECT execlog._is_email($1)",
 	1, {TEXTOID}
@@ -232,6 +237,13 @@ execlog_task_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *input)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the assignee of task step \"%s\" is not a role name", def->name)));
+	/* a placeholder may have made it anything: nobody would see the task */
+	values[0] = CStringGetTextDatum(assignee);
+	if (execlog_run_saved(&is_role, values, NULL, true) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("assignee \"%s\" of task step \"%s\" is not a role", assignee, def->name),
+				 errhint("A task is shown in execlog.my_tasks to its assignee role and that role's members.")));
 	values[0] = Int64GetDatum(run->id);
 	values[1] = Int64GetDatum(run->account_id);
 	values[2] = Int32GetDatum(def->position);

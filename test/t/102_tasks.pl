@@ -134,6 +134,21 @@ ok(wait_status($node, $ed, "'partially_executed'"), 'dismissed with on_error con
 is(q1($node, "SELECT string_agg(name || '=' || status, ',' ORDER BY position) FROM execlog.execution_steps WHERE execution_id = $ed"),
 	'review=failed,after=success', 'the step after the dismissed task ran');
 
+# an assignee placeholder that is not a role fails the step (nobody would see the task)
+automation($node, 'assign-by-payload', steps => [
+	['ask', 'task', '{"assignee": "{{ $.payload.who }}", "title": "look"}'],
+]);
+my $en = q1($node, q{SELECT execlog.start('assign-by-payload', '{"who": "nobody"}')});
+ok(wait_status($node, $en, "'failed'"), 'an assignee that is not a role fails the execution');
+is(q1($node, "SELECT error FROM execlog.executions WHERE id = $en"),
+	'step "ask" failed: assignee "nobody" of task step "ask" is not a role', 'the error names the assignee');
+my $ey = q1($node, q{SELECT execlog.start('assign-by-payload', '{"who": "ops1"}')});
+ok(wait_status($node, $ey, "'paused'"), 'a placeholder assignee that is a role gets the task');
+is(as_role('ops1', "SELECT count(*) FROM execlog.my_tasks WHERE execution_id = $ey"), '1',
+	'the role sees the task assigned to it by a placeholder');
+as_role('ops1', "SELECT execlog.complete_task(" . task_of($ey) . ")");
+ok(wait_status($node, $ey, "'success'"), 'completed with the default outcome');
+
 # ---- my_tasks across two roles and two accounts
 my $beta_auto = q1($node, q{
 INSERT INTO execlog.automations (account_id, name, run_as)

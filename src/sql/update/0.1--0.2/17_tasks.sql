@@ -338,6 +338,38 @@ AS $$
 $$;
 COMMENT ON FUNCTION execlog._on_failure_escalation(jsonb) IS 'escalation target of an on_failure task: its alert channel (internal)';
 
+/*
+ * A channel named by an alert step or by a task step's "escalate" cannot be
+ * deleted or renamed away (as for on_failure, see _channels_in_use).
+ */
+CREATE FUNCTION execlog._channels_in_use_by_steps() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.name = OLD.name AND NEW.account_id = OLD.account_id THEN
+		RETURN NEW;
+	END IF;
+	SELECT st.name AS step, au.name AS automation INTO s
+	  FROM execlog.steps st JOIN execlog.automations au ON au.id = st.automation_id
+	 WHERE au.account_id = OLD.account_id
+	   AND ((st.kind = 'alert' AND st.config ->> 'channel' = OLD.name AND NOT (st.config ? 'target'))
+			OR (st.kind = 'task' AND st.config ->> 'escalate' = OLD.name))
+	 ORDER BY au.name, st.position LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'channel "%" is used by step "%" of automation "%"', OLD.name, s.step, s.automation
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Change or delete that step first.';
+	END IF;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION execlog._channels_in_use_by_steps() IS 'keeps channels named by alert steps and task escalations (internal)';
+
+CREATE TRIGGER channels_in_use_by_steps BEFORE DELETE OR UPDATE OF name, account_id ON execlog.channels
+	FOR EACH ROW EXECUTE FUNCTION execlog._channels_in_use_by_steps();
+
 /* open tasks the workers escalate at their due time */
 CREATE INDEX tasks_to_escalate ON execlog.tasks (due_at)
 	WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL;
@@ -384,4 +416,4 @@ GRANT EXECUTE ON FUNCTION execlog._has_placeholder(text), execlog._alert_step_ch
 
 REVOKE ALL ON FUNCTION execlog._has_placeholder(text), execlog._alert_step_check(bigint, text, jsonb),
 	execlog._task_step_check(bigint, text, jsonb), execlog.dismiss_task(bigint, text),
-	execlog._due_at(text), execlog._on_failure_escalation(jsonb) FROM PUBLIC;
+	execlog._due_at(text), execlog._on_failure_escalation(jsonb), execlog._channels_in_use_by_steps() FROM PUBLIC;
