@@ -299,6 +299,7 @@ typedef struct Escalation
 	Jsonb	   *spec;
 } Escalation;
 
+/* Create one escalation alert row (in its own subtransaction, see execlog_try). */
 static void
 escalation_alert_call(void *arg)
 {
@@ -310,6 +311,11 @@ escalation_alert_call(void *arg)
 						(long long) e->task_id)));
 }
 
+/*
+ * escalate_call
+ *		Claim and mark the overdue tasks, then create their alert rows;
+ *		*arg (uint64 *) receives how many were escalated.
+ */
 static void
 escalate_call(void *arg)
 {
