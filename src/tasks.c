@@ -161,6 +161,7 @@ due_interval(StepDef *def, const char *due)
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile Datum iv = (Datum) 0;
 	Interval   *zero = palloc0(sizeof(Interval));
+	Datum		year;
 
 	PG_TRY();
 	{
@@ -179,10 +180,13 @@ due_interval(StepDef *def, const char *due)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"due\" of task step \"%s\" is not an interval: \"%s\"",
 						def->name, due)));
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, IntervalPGetDatum(zero))) <= 0)
+	year = DirectFunctionCall3(interval_in, CStringGetDatum("1 year"),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, IntervalPGetDatum(zero))) <= 0 ||
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, year)) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"due\" of task step \"%s\" must be positive, not \"%s\"",
+				 errmsg("\"due\" of task step \"%s\" must be more than 0 and at most 1 year, not \"%s\"",
 						def->name, due)));
 	return iv;
 }

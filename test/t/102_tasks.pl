@@ -149,6 +149,30 @@ is(as_role('ops1', "SELECT count(*) FROM execlog.my_tasks WHERE execution_id = $
 as_role('ops1', "SELECT execlog.complete_task(" . task_of($ey) . ")");
 ok(wait_status($node, $ey, "'success'"), 'completed with the default outcome');
 
+# placeholders in "due" and an alert's "target" are checked again once resolved
+automation($node, 'by-payload', steps => [
+	['mail', 'alert', '{"channel": "email", "target": "{{ $.payload.to }}", "message": "due {{ $.payload.due }}"}'],
+	['ask', 'task', '{"assignee": "approvers", "title": "by payload", "due": "{{ $.payload.due }}", "wait": false}'],
+]);
+my %bad = (
+	'{"to": "ops@example.com", "due": "soon"}' => 'step "ask" failed: "due" of task step "ask" is not an interval: "soon"',
+	'{"to": "ops@example.com", "due": "2 years"}' => 'step "ask" failed: "due" of task step "ask" must be more than 0 and at most 1 year, not "2 years"',
+	'{"to": "not an address", "due": "1 hour"}' => 'step "mail" failed: the target of alert step "mail" is not an e-mail address',
+);
+for my $p (sort keys %bad)
+{
+	my $x = q1($node, "SELECT execlog.start('by-payload', '$p')");
+	ok(wait_status($node, $x, "'failed'"), "by-payload $p fails");
+	is(q1($node, "SELECT error FROM execlog.executions WHERE id = $x"), $bad{$p}, "by-payload $p: clear error");
+}
+my $ok = q1($node, q{SELECT execlog.start('by-payload', '{"to": "ops@example.com", "due": "3 hours"}')});
+ok(wait_status($node, $ok, "'success'"), 'resolved due and target that are valid succeed');
+is(q1($node, "SELECT (due_at BETWEEN created_at + interval '3 hours' - interval '1 second' AND created_at + interval '3 hours' + interval '1 second')::text || '|' || (escalate IS NULL) FROM execlog.tasks WHERE execution_id = $ok"),
+	'true|true', 'due_at = created_at + due; nowhere to escalate to');
+is(q1($node, "SELECT channel || '|' || target || '|' || message FROM execlog.alerts WHERE execution_id = $ok"),
+	'email|ops@example.com|due 3 hours', 'an alert step to a literal address');
+as_role('ops1', "SELECT execlog.dismiss_task(" . task_of($ok) . ")");
+
 # ---- my_tasks across two roles and two accounts
 my $beta_auto = q1($node, q{
 INSERT INTO execlog.automations (account_id, name, run_as)
