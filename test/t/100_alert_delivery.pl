@@ -27,6 +27,8 @@ my $recv = IPC::Run::start(
 	[ $python, "$ENV{TESTDIR}/alert_receiver.py", '--secret', $hmac_key ],
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+# the receiver goes with the test, also when it dies half-way
+END { $recv->kill_kill if $recv; }
 $recv->pump until $out =~ /PORT (\d+)/;
 my $port = $1;
 $out =~ /BLACKHOLE (\d+)/ or die "no blackhole port";
@@ -346,5 +348,4 @@ for my $s (@secrets)
 like($dump, qr/no_service/, 'the dump holds the alerts (errors included)');
 
 $node->stop;
-$recv->kill_kill;
 done_testing();

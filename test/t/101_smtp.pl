@@ -30,6 +30,8 @@ my $smtp = IPC::Run::start(
 		'--password', $password ],
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+# the server goes with the test, also when it dies half-way
+END { $smtp->kill_kill if $smtp; }
 $smtp->pump until $out =~ /PORT (\d+)/;
 my $port = $1;
 
@@ -186,5 +188,4 @@ for my $s ($password, $wrong, encode_base64("\0$user\0$password", ''), encode_ba
 like($dump, qr/login denied/i, 'the dump holds the alerts (errors included)');
 
 $node->stop;
-$smtp->kill_kill;
 done_testing();
