@@ -28,7 +28,7 @@ my $recv = IPC::Run::start(
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 # the receiver goes with the test, also when it dies half-way
-END { $recv->kill_kill if $recv; }
+END { local $?; $recv->kill_kill if $recv; }
 $recv->pump until $out =~ /PORT (\d+)/;
 my $port = $1;
 $out =~ /BLACKHOLE (\d+)/ or die "no blackhole port";

@@ -31,7 +31,7 @@ my $smtp = IPC::Run::start(
 	'<', \undef, '>', \$out, '2>', \$err,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 # the server goes with the test, also when it dies half-way
-END { $smtp->kill_kill if $smtp; }
+END { local $?; $smtp->kill_kill if $smtp; }
 $smtp->pump until $out =~ /PORT (\d+)/;
 my $port = $1;
 
