@@ -80,8 +80,6 @@ PG_FUNCTION_INFO_V1(execlog_alerts_wake);
 /* Time added to a lease for recording the outcome after the answer. */
 #define LEASE_MARGIN_MS 10000
 
-/* Longest Retry-After honoured (one day). */
-#define MAX_RETRY_AFTER_S 86400
 
 /* Longest look without a reason: a safety net, not a poll. */
 #define ALERT_RECHECK_MS 10000
@@ -102,8 +100,7 @@ typedef struct InFlight
 	int64		alert_id;		/* hash key */
 	int32		attempts;		/* the attempt in flight */
 	const char *kind;			/* AlertKind name (static) */
-	int			nsecrets;
-	char	   *secrets[EXECLOG_ALERT_MAX_SECRETS];	/* in inflight_cxt */
+	List	   *secrets;		/* strings, in inflight_cxt */
 } InFlight;
 
 static MemoryContext alert_cxt = NULL;	/* one pass: reset every pass */
@@ -344,26 +341,12 @@ safe_line(const char *s, size_t len)
 
 /* Copy of s with every secret replaced by "[redacted]". */
 static char *
-scrub(const char *s, char **secrets, int nsecrets)
+scrub(const char *s, List *secrets)
 {
-	char	   *out = pstrdup(s);
-	int			i;
+	size_t		len;
+	char	   *out = execlog_http_scrub(secrets, s, strlen(s), &len);
 
-	for (i = 0; i < nsecrets; i++)
-	{
-		const char *secret = secrets[i];
-		size_t		sl = strlen(secret);
-		char	   *hit;
-
-		if (sl < 4)
-			continue;
-		while ((hit = strstr(out, secret)) != NULL)
-		{
-			*hit = '\0';
-			out = psprintf("%s[redacted]%s", out, hit + sl);
-		}
-	}
-	return out;
+	return out == s ? pstrdup(s) : out;
 }
 
 /* The value of a header in a raw header block, or NULL. */
@@ -409,33 +392,6 @@ reason_phrase(const char *raw, size_t len)
 	return sp + 1;
 }
 
-/*
- * retry_after_ms
- *		What a Retry-After value asks to wait (delay-seconds or an
- *		HTTP-date), in ms; -1 when none or unreadable.
- */
-static int64
-retry_after_ms(const char *value)
-{
-	char	   *end;
-	long		s;
-
-	if (value == NULL || *value == '\0')
-		return -1;
-	errno = 0;
-	s = strtol(value, &end, 10);
-	if (end == value || *end != '\0' || errno != 0)
-	{
-		time_t		t = curl_getdate(value, NULL);
-
-		if (t < 0)
-			return -1;
-		s = (long) (t - time(NULL));
-	}
-	s = Max(s, 0);
-	return (int64) Min(s, MAX_RETRY_AFTER_S) * 1000;
-}
-
 /* Read the workers' wake-up counter (bumped by commits that enqueue work). */
 static uint64
 wakeups_now(void)
@@ -447,6 +403,9 @@ wakeups_now(void)
 	SpinLockRelease(&execlog_shared->mutex);
 	return w;
 }
+
+/* Longest delay between two attempts (one day). */
+#define MAX_DELAY_S 86400
 
 /* ----------
  * Outcomes
@@ -500,9 +459,9 @@ outcome_add(Outcomes *o, int64 id, int32 attempts, const char *error,
 		int64		delay = execlog_alert_retry_delay_ms;
 		int			k;
 
-		for (k = 1; k < attempts && delay < (int64) MAX_RETRY_AFTER_S * 1000; k++)
+		for (k = 1; k < attempts && delay < (int64) MAX_DELAY_S * 1000; k++)
 			delay *= 2;
-		delay = Min(delay, (int64) MAX_RETRY_AFTER_S * 1000);
+		delay = Min(delay, (int64) MAX_DELAY_S * 1000);
 		if (retry_ms > delay)
 			delay = retry_ms;
 		o->status[i] = CStringGetTextDatum("pending");
@@ -549,7 +508,6 @@ result_outcome(Outcomes *o, HttpResult *res)
 	const AlertKind *kind;
 	char	   *error = NULL;
 	int64		retry_ms = -1;
-	int			i;
 
 	if (!found)
 		return;
@@ -574,15 +532,19 @@ result_outcome(Outcomes *o, HttpResult *res)
 							 blen > 0 ? ": " : "", blen > 0 ? pnstrdup(res->body, blen) : "");
 		}
 		if (res->status == 429 || res->status == 503)
-			retry_ms = retry_after_ms(header_value(res->headers, res->headers_len,
-												   "Retry-After"));
+		{
+			int			after = execlog_http_retry_after(header_value(res->headers,
+																	   res->headers_len,
+																	   "Retry-After"));
+
+			retry_ms = after < 0 ? -1 : (int64) after * 1000;
+		}
 	}
 	if (error != NULL)
-		error = scrub(safe_line(error, strlen(error)), f->secrets, f->nsecrets);
+		error = scrub(safe_line(error, strlen(error)), f->secrets);
 	outcome_add(o, f->alert_id, f->attempts, error, retry_ms, res->finished_at, false);
 
-	for (i = 0; i < f->nsecrets; i++)
-		pfree(f->secrets[i]);
+	list_free_deep(f->secrets);
 	hash_search(inflight, &res->spec->tag, HASH_REMOVE, NULL);
 }
 
@@ -884,7 +846,7 @@ claim(Outcomes *o, int room, bool *full)
 		if (!kind->format(a, &p->req, &why))
 		{
 			char	   *error = scrub(why ? why : "the alert could not be formatted",
-									  (char **) p->req.secrets, p->req.nsecrets);
+									  p->req.spec.secrets);
 
 			outcome_add(o, a->id, a->attempts, error, -1, now, false);
 			continue;
@@ -927,16 +889,18 @@ send_prepared(List *prepared)
 		Prepared   *p = (Prepared *) lfirst(lc);
 		bool		found;
 		InFlight   *f = hash_search(inflight, &p->req.spec.tag, HASH_ENTER, &found);
-		int			i;
+		MemoryContext old;
+		ListCell   *sc;
 
 		if (found)
-			for (i = 0; i < f->nsecrets; i++)
-				pfree(f->secrets[i]);
+			list_free_deep(f->secrets);
 		f->attempts = p->attempts;
 		f->kind = p->kind;
-		f->nsecrets = p->req.nsecrets;
-		for (i = 0; i < p->req.nsecrets; i++)
-			f->secrets[i] = MemoryContextStrdup(inflight_cxt, p->req.secrets[i]);
+		f->secrets = NIL;
+		old = MemoryContextSwitchTo(inflight_cxt);
+		foreach(sc, p->req.spec.secrets)
+			f->secrets = lappend(f->secrets, pstrdup((char *) lfirst(sc)));
+		MemoryContextSwitchTo(old);
 		execlog_http_send(&p->req.spec);
 	}
 }

@@ -115,8 +115,8 @@ execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec)
 void
 execlog_alert_add_secret(AlertRequest *req, const char *secret)
 {
-	if (secret != NULL && secret[0] != '\0' && req->nsecrets < EXECLOG_ALERT_MAX_SECRETS)
-		req->secrets[req->nsecrets++] = pstrdup(secret);
+	if (secret != NULL && secret[0] != '\0')
+		req->spec.secrets = lappend(req->spec.secrets, pstrdup(secret));
 }
 
 /* At most n characters (not bytes) of a UTF-8 text, with "…" when cut. */

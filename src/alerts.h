@@ -48,15 +48,13 @@ typedef struct AlertFacts
 	int64		digest_ids[EXECLOG_DIGEST_MAX_IDS];
 } AlertFacts;
 
-/* Secrets of one delivery, scrubbed from whatever is stored. */
-#define EXECLOG_ALERT_MAX_SECRETS 16
-
-/* The request that delivers an alert, as a kind formats it. */
+/*
+ * The request that delivers an alert, as a kind formats it; spec.secrets
+ * lists the secrets it carries, scrubbed from whatever is stored.
+ */
 typedef struct AlertRequest
 {
 	HttpSpec	spec;
-	const char *secrets[EXECLOG_ALERT_MAX_SECRETS];
-	int			nsecrets;
 } AlertRequest;
 
 /* A kind of channel. */

@@ -139,6 +139,7 @@ extern Jsonb *execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input,
 extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
 								HttpResult *res);
 extern Jsonb *execlog_http_stored_input(Jsonb *input);
+extern int	execlog_http_retry_after(const char *value);
 
 /* http_client.c: the worker's side */
 extern void execlog_http_init(void);
