@@ -358,7 +358,8 @@ static TimestampTz due_checked_at = 0;
 /*
  * After a look at due work that took everything it could (no statement
  * filled its batch), whatever was due by then (held_before, the now() of
- * its statements) and is still there was skipped: it is looked at again at held_until.  0: nothing held.
+ * its statements) and is still there was skipped: it is looked at again
+ * at held_until.  held_before 0: nothing held.
  */
 static TimestampTz held_before = 0;
 static TimestampTz held_until = 0;
