@@ -256,6 +256,8 @@ my @run = (
 	['sql: unknown table', 'sql', '{"query": "SELECT * FROM public.nope"}', '{}', 'failed', qr/${s}relation "public\.nope" does not exist$/],
 	['sql: arg of the wrong type', 'sql', '{"query": "SELECT $1::int", "args": ["abc"]}', '{}', 'failed', qr/${s}invalid input syntax for type integer: "abc"$/],
 	['sql: object arg for an integer', 'sql', '{"query": "SELECT $1::int", "args": [{"a": 1}]}', '{}', 'failed', qr/${s}invalid input syntax for type integer/],
+	['sql: a parameter past the args', 'sql', '{"query": "SELECT $1::int + $2::int", "args": [1]}', '{}', 'failed', qr/${s}query of sql step "st" uses \$2, but "args" has 1 value$/],
+	['sql: a parameter and no args', 'sql', '{"query": "SELECT $1::text"}', '{}', 'failed', qr/${s}query of sql step "st" uses \$1, but "args" has 0 values$/],
 	['sql: COPY from the client', 'sql', '{"query": "COPY public.fx FROM STDIN"}', '{}', 'failed', qr/${s}an sql step cannot run COPY to or from the client$/],
 	['sql: COPY from a program', 'sql', q{{"query": "COPY public.fx FROM PROGRAM 'id'"}}, '{}', 'failed', qr/${s}must be superuser or have privileges of the pg_execute_server_program role/],
 	['sql: VACUUM', 'sql', '{"query": "VACUUM public.fx"}', '{}', 'failed', qr/${s}VACUUM cannot run inside a transaction block$/],
