@@ -236,6 +236,8 @@ for my $row (@sql)
 $node->safe_psql('postgres', q{
 CREATE TABLE public.fx (id int);
 GRANT ALL ON public.fx TO runner;
+CREATE PROCEDURE public.committer() LANGUAGE plpgsql AS $$BEGIN COMMIT; END$$;
+CREATE FUNCTION public.rec(n int) RETURNS int LANGUAGE plpgsql AS $$BEGIN RETURN public.rec(n - 1); END$$;
 INSERT INTO execlog.connections (account_id, name, base_url, auth) VALUES
   (1, 'c_kerberos', 'http://127.0.0.1:9', '{"type": "kerberos"}'),
   (1, 'c_notoken', 'http://127.0.0.1:9', '{"type": "bearer"}'),
@@ -321,16 +323,47 @@ my @run = (
 	['server: gzip that is not', 'http', qq{{"url": "$base/gzip-lie"}}, '{}', 'success', undef],
 	['server: JSON that is not', 'http', qq{{"url": "$base/json-lie"}}, '{}', 'success', undef],
 	['server: nobody listening', 'http', qq{{"url": "$dead/"}}, '{}', 'failed', qr/${s}could not connect to 127\.0\.0\.1:9: Connection refused$/],
+	# conditions, placeholders and odd values: [..., output regex, condition]
+	['condition raising a jsonpath error is unknown: skipped', 'sql', '{"query": "SELECT 1 AS one"}', '{"a": "abc"}', 'success', undef, qr/^$/, '$.payload.a.double() > 1'],
+	['strict condition on a missing key is unknown: skipped', 'sql', '{"query": "SELECT 1 AS one"}', '{}', 'success', undef, qr/^$/, 'strict $.payload.nope > 1'],
+	['condition that is no predicate', 'sql', '{"query": "SELECT 1 AS one"}', '{"a": 1}', 'failed', qr/${s}single boolean result is expected$/, undef, '$.payload.a'],
+	['placeholder raising a jsonpath error', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ $.payload.a.double() }}"]}', '{"a": "abc"}', 'failed', qr/${s}could not resolve placeholder "\{\{ \$\.payload\.a\.double\(\) \}\}": string argument of jsonpath item method \.double\(\) is not a valid representation of a double precision number$/],
+	['strict placeholder on a missing key', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ strict $.payload.nope }}"]}', '{}', 'failed', qr/${s}could not resolve placeholder "\{\{ strict \$\.payload\.nope \}\}": JSON object does not contain key "nope"$/],
+	['placeholder inside a placeholder', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ {{ $.payload.a }} }}"]}', '{"a": 1}', 'failed', qr/${s}could not resolve placeholder "\{\{ \{\{ \$\.payload\.a \}\}": syntax error/],
+	['placeholder with an unknown variable', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ $x }}"]}', '{}', 'failed', qr/${s}could not resolve placeholder "\{\{ \$x \}\}": could not find jsonpath variable "x"$/],
+	['placeholder with an invalid date', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ $.payload.a.datetime() }}"]}', '{"a": "2020-13-45"}', 'failed', qr/${s}could not resolve placeholder .*datetime format is not recognized/],
+	['placeholder matching several values gives the first', 'sql', '{"query": "SELECT $1::text AS v", "args": ["{{ $.payload.a[*] }}"]}', '{"a": [7, 8, 9]}', 'success', undef, qr/^\[\{"v": "7"\}\]$/],
+	['placeholder JSON null binds SQL NULL', 'sql', '{"query": "SELECT $1::text IS NULL AS v", "args": ["{{ $.payload.a }}"]}', '{"a": null}', 'success', undef, qr/^\[\{"v": true\}\]$/],
+	['feedback field matching nothing', 'feedback', '{"fields": {"x": "{{ $.payload.nope }}"}}', '{}', 'failed', qr/${s}placeholder "\{\{ \$\.payload\.nope \}\}" matched nothing$/],
+	['argument past integer', 'sql', '{"query": "SELECT $1::int AS v", "args": [99999999999999999999]}', '{}', 'failed', qr/${s}value "99999999999999999999" is out of range for type integer$/],
+	['JSON array for an SQL array', 'sql', '{"query": "SELECT $1::int[] AS v", "args": [[1, 2]]}', '{}', 'failed', qr/${s}malformed array literal: "\[1, 2\]"$/],
+	['boolean for an integer', 'sql', '{"query": "SELECT $1::int AS v", "args": [true]}', '{}', 'failed', qr/${s}invalid input syntax for type integer: "true"$/],
+	['NaN, infinities and bytea in the rows', 'sql', q{{"query": "SELECT 'NaN'::float8 AS n, 'infinity'::timestamptz AS t, '\\\\x00ff'::bytea AS b"}}, '{}', 'success', undef, qr/^\[\{"b": "\\\\x00ff", "n": "NaN", "t": "infinity"\}\]$/],
+	['two columns of one name keep the last', 'sql', '{"query": "SELECT 1 AS a, 2 AS a"}', '{}', 'success', undef, qr/^\[\{"a": 2\}\]$/],
+	['RAISE with SQLSTATE XX000 is the step\'s own error', 'sql', q{{"query": "DO $$BEGIN RAISE EXCEPTION 'custom %', 1 USING ERRCODE = 'XX000'; END$$"}}, '{}', 'failed', qr/${s}custom 1$/],
+	['terminating its own worker', 'sql', '{"query": "SELECT pg_terminate_backend(pg_backend_pid())"}', '{}', 'failed', qr/${s}must be a superuser to terminate superuser process$/],
+	['cancelling its own worker', 'sql', '{"query": "SELECT pg_cancel_backend(pg_backend_pid())"}', '{}', 'failed', qr/${s}must be a superuser to cancel superuser query$/],
+	['a procedure that commits', 'sql', '{"query": "CALL public.committer()"}', '{}', 'failed', qr/${s}invalid transaction termination$/],
+	['infinite recursion', 'sql', '{"query": "SELECT public.rec(1000000)"}', '{}', 'failed', qr/${s}stack depth limit exceeded$/],
+	['SET TRANSACTION ISOLATION LEVEL', 'sql', '{"query": "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"}', '{}', 'failed', qr/${s}SET TRANSACTION ISOLATION LEVEL must be called before any query$/],
+	['DISCARD ALL', 'sql', '{"query": "DISCARD ALL"}', '{}', 'failed', qr/${s}cannot execute DISCARD within security-restricted operation$/],
+	['a cursor WITH HOLD', 'sql', '{"query": "DECLARE c CURSOR WITH HOLD FOR SELECT 1"}', '{}', 'failed', qr/${s}cannot create a cursor WITH HOLD within security-restricted operation$/],
+	['LOAD', 'sql', q{{"query": "LOAD 'plpgsql'"}}, '{}', 'failed', qr/${s}access to library "plpgsql" is not allowed$/],
+	['DROP ROLE of its own role', 'sql', '{"query": "DROP ROLE runner"}', '{}', 'failed', qr/${s}permission denied to drop role$/],
+	['ALTER SYSTEM', 'sql', q{{"query": "ALTER SYSTEM SET work_mem = '1MB'"}}, '{}', 'failed', qr/${s}ALTER SYSTEM cannot run inside a transaction block$/],
+	['CREATE DATABASE', 'sql', '{"query": "CREATE DATABASE x"}', '{}', 'failed', qr/${s}CREATE DATABASE cannot run inside a transaction block$/],
+	['set_config of search_path in a step', 'sql', q{{"query": "SELECT set_config('search_path', 'evil', false) AS v"}}, '{}', 'success', undef, qr/^\[\{"v": "evil"\}\]$/],
 );
 
 my %exec;
 my $n = 0;
 for my $row (@run)
 {
-	my ($what, $kind, $config, $payload) = @$row;
+	my ($what, $kind, $config, $payload, $status, $re, $out_re, $condition) = @$row;
 	$n++;
 	my $name = "run$n";
-	automation($node, $name, run_as => "'runner'", max_retries => 0, steps => [['st', $kind, $config]]);
+	automation($node, $name, run_as => "'runner'", max_retries => 0,
+		steps => [['st', $kind, $config, 'stop', $condition]]);
 	# the payload goes through a file: it may be 50 MB
 	my $file = "${PostgreSQL::Test::Utils::tmp_check}/payload$n.json";
 	open(my $fh, '>', $file) or die;
@@ -344,7 +377,7 @@ for my $row (@run)
 }
 for my $i (1 .. $n)
 {
-	my ($what, $kind, $config, $payload, $status, $re) = @{ $run[ $i - 1 ] };
+	my ($what, $kind, $config, $payload, $status, $re, $out_re) = @{ $run[ $i - 1 ] };
 	my $id = $exec{"run$i"};
 	$inputs++;
 	ok(wait_status($node, $id, "'success','failed','partially_executed','rejected','cancelled'"), "$what: finishes");
@@ -358,6 +391,11 @@ for my $i (1 .. $n)
 	else
 	{
 		is($error, '', "$what: no error");
+	}
+	if (defined $out_re)
+	{
+		like(q1($node, "SELECT coalesce(output::text, '') FROM execlog.execution_steps WHERE execution_id = $id AND position = 1"),
+			$out_re, "$what: output");
 	}
 }
 
@@ -398,7 +436,7 @@ is(q1($node, q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activ
 	$pids, 'the same two worker processes ran everything');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/exited with exit code|terminated by signal|PANIC|TRAP:/, 'no worker exited, nothing crashed');
-unlike($log, qr/SPI_\w+ failed|cache lookup failed|XX000/, 'no internal error in the log');
+unlike($log, qr/(?:ERROR|WARNING):  [^\n]*(?:SPI_\w+ failed|cache lookup failed|timestamp out of range)/, 'no internal error in the log');
 my $canary = q1($node, q{SELECT execlog.start('ok')});
 ok(wait_status($node, $canary, "'success'"), 'a canary execution succeeds');
 cmp_ok($inputs, '>=', 100, 'at least 100 bad inputs were tried');
