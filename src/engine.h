@@ -123,6 +123,8 @@ extern bool execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec)
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);
+extern void execlog_on_failure(ExecRun *run);
+extern void execlog_follow_up_recovered(void);
 
 /* worker.c */
 extern int	execlog_worker_slot;
