@@ -1974,7 +1974,9 @@ fail_stale(void)
 						" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
 						"   SET status = 'failed', finished_at = excluded.finished_at,"
 						"       error = excluded.error"
-						" WHERE s.status = 'running'",
+						/* or the row execlog.cancel() ended for us (api.c) */
+						" WHERE s.status = 'running'"
+						"    OR s.error = '" EXECLOG_HTTP_CANCELLED_ERROR "'",
 						ROW_COLS, (Oid *) row_types);
 	rows_init(n_stale);
 	for (i = 0; i < n_stale; i++)

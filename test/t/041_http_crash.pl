@@ -74,6 +74,42 @@ is($node->safe_psql('postgres',
 		"SELECT output->'body'->>'calls' FROM execlog.execution_steps WHERE execution_id = $id AND attempt = 2"),
 	'2', 'the second attempt recorded the answer');
 
+# a cancel of an execution whose request is in flight, and its worker dies
+# before it could end the request's row: the row is final all the same
+$node->safe_psql('postgres', qq{
+INSERT INTO execlog.automations (account_id, name, max_retries) VALUES (1, 'sleeper', 3), (1, 'quick', 0);
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+SELECT id, 1, 'call', 'http', '{"url": "$base/sleep?s=120", "timeout": "5 minutes"}'
+  FROM execlog.automations WHERE name = 'sleeper';
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+SELECT id, 1, 'call', 'http', '{"url": "$base/json"}'
+  FROM execlog.automations WHERE name = 'quick';
+});
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+$node->reload;
+$id = $node->safe_psql('postgres', "SELECT execlog.start('sleeper')");
+$node->poll_query_until('postgres',
+	"SELECT status = 'running' FROM execlog.execution_steps WHERE execution_id = $id") or die;
+$worker = $node->safe_psql('postgres', "SELECT worker FROM execlog.executions WHERE id = $id");
+my $pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND application_name = 'execlog worker $worker'");
+kill 'STOP', $pid;
+$node->safe_psql('postgres', "SELECT execlog.cancel($id)");
+kill 'KILL', $pid;
+kill 'CONT', $pid;
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'execlog worker'") or die;
+is($node->safe_psql('postgres', "SELECT status FROM execlog.executions WHERE id = $id"),
+	'cancelled', 'the execution stays cancelled through the crash');
+is($node->safe_psql('postgres',
+		"SELECT status || ': ' || coalesce(error, '') FROM execlog.execution_steps WHERE execution_id = $id"),
+	'failed: request aborted: the execution is cancelled, no longer running',
+	'the row of its request in flight is not left running (its worker died before ending it)');
+$id = $node->safe_psql('postgres', "SELECT execlog.start('quick')");
+$node->poll_query_until('postgres',
+	"SELECT status = 'success' FROM execlog.executions WHERE id = $id") or die;
+pass('executions run after the crash');
+
 $node->stop;
 $server->kill_kill;
 done_testing();
