@@ -73,7 +73,7 @@ automation($node, 'web', run_as => "'runner'", max_retries => 6, steps => [
 	effect('three', 3),
 ]);
 automation($node, 'throttled', run_as => "'runner'", max_retries => 6, throttle => $throttle, steps => [
-	effect('one', 1), ['breathe', 'pause', '{"for": "300 milliseconds"}'], effect('three', 3),
+	effect('one', 1), ['breathe', 'pause', '{"for": "200 milliseconds"}'], effect('three', 3),
 ]);
 automation($node, 'manual', run_as => "'runner'", max_retries => 6, steps => [
 	effect('one', 1), ['wait', 'pause', '{}'], effect('three', 3),
@@ -85,7 +85,22 @@ automation($node, 'flaky', run_as => "'runner'", max_retries => 6, auto_retries 
 	effect('two', 2, ' WHERE (CASE WHEN $2::int < 2 THEN 1/0 ELSE 1 END) = 1'),
 	effect('three', 3),
 ]);
-my @automations = qw(sidefx web throttled manual flaky);
+# the call sometimes outlives 250 ms, so its step row is written as running
+automation($node, 'webslow', run_as => "'runner'", max_retries => 6, steps => [
+	effect('one', 1),
+	['call', 'http', qq{{"url": "$base/record?s=0.6", "method": "PUT", "body": "x",
+		"headers": {"X-Attempt": "{{ \$.execution.attempt }}"}, "timeout": "20 seconds"}}],
+	effect('three', 3),
+]);
+# one retry only: crashes exhaust it, then its on_failure task is created
+automation($node, 'fragile', run_as => "'runner'", max_retries => 1,
+	on_failure => q{'{"task": {"assignee": "ops", "title": "execution {{ $.execution.id }} failed"}}'}, steps => [
+	effect('one', 1), ['nap', 'sql', '{"query": "SELECT pg_sleep(0.3)"}'], effect('three', 3),
+]);
+my @automations = qw(sidefx web webslow throttled manual flaky fragile);
+# what the clients start: the throttled automation less often, so that its
+# backlog drains in a few seconds
+my @weighted = ((map { ($_) x 3 } qw(sidefx web flaky)), (map { ($_) x 2 } qw(webslow manual fragile)), 'throttled');
 
 sub alive
 {
@@ -121,7 +136,7 @@ sub client_start
 	my $script = '';
 	for my $i (1 .. 400)
 	{
-		my $a = $automations[ int(rand(@automations)) ];
+		my $a = $weighted[ int(rand(@weighted)) ];
 		my $k = 1 + int(rand(3));
 		$script .= "BEGIN;\nSELECT execlog.start('$a') FROM generate_series(1, $k);\nCOMMIT;\nSELECT pg_sleep(0.02);\n";
 	}
@@ -170,6 +185,31 @@ END
 $$});
 }
 
+# cancel a few active executions (running, paused, pending or queued)
+my $cancels = 0;
+sub cancel_some
+{
+	my ($rc, $out, $err) = $node->psql('postgres', q{
+DO $$
+DECLARE
+	r record;
+	n int := 0;
+BEGIN
+	FOR r IN SELECT id FROM execlog.executions
+	          WHERE status IN ('pending', 'queued', 'running', 'paused') ORDER BY random() LIMIT 3 LOOP
+		BEGIN
+			PERFORM execlog.cancel(r.id);
+			n := n + 1;
+		EXCEPTION WHEN others THEN
+			NULL;
+		END;
+	END LOOP;
+	RAISE NOTICE 'cancelled %', n;
+END
+$$});
+	$cancels += $1 if $rc == 0 && $err =~ /cancelled (\d+)/;
+}
+
 sub postmaster_children
 {
 	my ($pm) = @_;
@@ -192,6 +232,7 @@ for my $cycle (1 .. $cycles)
 		usleep(100_000);
 	}
 	resume_manual() if rand() < 0.7;
+	cancel_some() if rand() < 0.5;
 	my $op = $ops[ ($cycle - 1) % @ops ];
 	$op = $ops[ int(rand(@ops)) ] if $cycle > @ops && rand() < 0.5;
 	if ($op eq 'kill9_worker' || $op eq 'terminate')
@@ -242,6 +283,7 @@ $crashes += $_ for values %done;
 alive() or die 'server did not come back';
 
 # drain: resume manual pauses until nothing is left active (bounded)
+my $t_drain = time;
 my $active;
 for my $try (1 .. 600)
 {
@@ -255,6 +297,7 @@ is($active, '0', 'after recovery no execution is left pending, queued, running o
   or diag(q1($node, q{SELECT e.id, a.name, e.status, e.attempt, e.error FROM execlog.executions e
 	JOIN execlog.automations a ON a.id = e.automation_id WHERE status IN ('pending', 'queued', 'running', 'paused') LIMIT 20}));
 my $elapsed = time - $t0;
+my $drained = time - $t_drain;
 
 cmp_ok($crashes, '>=', 20, 'at least 20 crashes') if $cycles >= 20;
 cmp_ok($done{$_}, '>', 0, "$_ happened") for @ops;
@@ -321,12 +364,22 @@ if (@dup_sql)
 is($bad_dups, 0, 'an Idempotency-Key is repeated only after an interrupted attempt');
 is(q1($node, q{SELECT count(*) FROM execlog.execution_steps s JOIN execlog.executions e ON e.id = s.execution_id
 	JOIN execlog.automations a ON a.id = e.automation_id
-	WHERE a.name = 'web' AND s.position = 2 AND s.status = 'success' AND s.reused_from IS NULL
+	WHERE a.name IN ('web', 'webslow') AND s.position = 2 AND s.status = 'success' AND s.reused_from IS NULL
 	  AND s.input->'headers'->>'X-Attempt' <> s.attempt::text}), '0', 'each call carried its attempt');
 my $web_calls = q1($node, q{SELECT count(*) FROM execlog.execution_steps s JOIN execlog.executions e ON e.id = s.execution_id
 	JOIN execlog.automations a ON a.id = e.automation_id
-	WHERE a.name = 'web' AND s.position = 2 AND s.status = 'success' AND s.reused_from IS NULL});
+	WHERE a.name IN ('web', 'webslow') AND s.position = 2 AND s.status = 'success' AND s.reused_from IS NULL});
 cmp_ok(scalar(keys %sent), '>=', $web_calls, 'every recorded call reached the server');
+
+# follow-ups: one task per execution that failed for good, its title resolved
+is(q1($node, q{SELECT count(*) FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id
+	WHERE a.name = 'fragile' AND e.status = 'failed'
+	  AND (SELECT count(*) FROM execlog.tasks t WHERE t.execution_id = e.id) <> 1}), '0',
+	'each execution that failed for good has exactly one follow-up task');
+is(q1($node, q{SELECT count(*) FROM execlog.tasks t JOIN execlog.executions e ON e.id = t.execution_id
+	WHERE e.status <> 'failed' OR t.title <> 'execution ' || e.id || ' failed'}), '0',
+	'no task for an execution that did not fail for good, and every title is resolved');
+my $tasks = q1($node, 'SELECT count(*) FROM execlog.tasks');
 
 # throttle, retry budget, transitions
 cmp_ok($throttle_samples, '>', 0, 'the throttle was sampled');
@@ -354,8 +407,8 @@ unlike($log, qr/PANIC|TRAP:|[Aa]ssert|terminated by signal (?!9:)\d+/, 'no PANIC
 like($log, qr/terminated by signal 9/, 'the kills are in the log');
 
 my $ops = join(', ', map { "$_ $done{$_}" } @ops);
-my $line = sprintf('chaos: %d cycles (%s), %d executions checked (%d committed by clients, %d retried; %s), %d duplicate Idempotency-Keys, %d throttle samples (max %d), %.0f s',
-	$crashes, $ops, $checked, scalar(@ids), $retried, $summary, $dup_keys, $throttle_samples, $throttle_max, $elapsed);
+my $line = sprintf('chaos: %d cycles (%s), %d executions checked (%d committed by clients, %d retried, %d cancelled by clients; %s), %d follow-up tasks, %d duplicate Idempotency-Keys, %d throttle samples (max %d), %.0f s (%.0f s to drain)',
+	$crashes, $ops, $checked, scalar(@ids), $retried, $cancels, $summary, $tasks, $dup_keys, $throttle_samples, $throttle_max, $elapsed, $drained);
 diag($line);
 print STDERR "018_chaos: $line\n";
 
