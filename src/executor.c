@@ -734,6 +734,8 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 		 */
 		HttpSpec   *spec;
 
+		/* stored without secrets even when the step is refused below */
+		row->input = execlog_http_stored_input(input);
 		row->input = execlog_http_prepare(run, def, input, &spec);
 		row->status = "running";
 		row->in_flight = true;

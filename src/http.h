@@ -70,6 +70,9 @@ typedef struct HttpSpec
 	int			timeout_ms;		/* the step's timeout */
 	TimestampTz deadline;		/* the execution's time limit */
 	HttpAuth	auth;
+	List	   *secrets;		/* values carried by the request that are
+								 * secret: sensitive header values, URL
+								 * credentials; scrubbed from what is stored */
 
 	/*
 	 * The step's row, kept in memory while the request is in flight: it is
@@ -100,8 +103,8 @@ typedef struct HttpResult
 	uint64		body_total;		/* bytes received (more than body_len: cut) */
 	char	   *error;			/* transport failure; NULL when answered */
 	bool		time_limit;		/* stopped by the execution's time limit */
-	const char *secrets[4];		/* scrubbed from what is stored */
-	int			nsecrets;
+	List	   *secrets;		/* every secret the request carried (strings),
+								 * scrubbed from what is stored */
 	bool		consumed;		/* taken by a batch */
 	HttpSpec   *spec;			/* the request, with its step row */
 } HttpResult;
@@ -111,6 +114,7 @@ extern Jsonb *execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input,
 								   HttpSpec **spec);
 extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
 								HttpResult *res);
+extern Jsonb *execlog_http_stored_input(Jsonb *input);
 
 /* http_client.c: the worker's side */
 extern void execlog_http_init(void);
@@ -128,6 +132,8 @@ extern HttpResult *execlog_http_result_of(int64 execution_id, int32 attempt);
 extern void execlog_http_unconsume(HttpResult *res);
 extern void execlog_http_check_cancels(int slot);
 extern void execlog_http_record_slow(void);
+extern char *execlog_http_scrub(List *secrets, const char *data, size_t len,
+								size_t *newlen);
 
 /* http_policy.c */
 typedef struct HttpPolicy HttpPolicy;

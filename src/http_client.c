@@ -296,28 +296,68 @@ buf_reset(Buf *b, size_t limit)
 	b->limit = limit;
 }
 
+/*
+ * execlog_http_scrub
+ *		Copy of data (len bytes) with every secret of the list replaced by
+ *		"[redacted]", leftmost first; *newlen is the new length.  The one
+ *		scrub for everything an http request leaves behind: transport
+ *		errors, response headers and bodies.  Secrets shorter than 4 bytes
+ *		are left alone (they would redact ordinary text, and are no secret).
+ *		Returns data itself when there is nothing to scrub.
+ */
+char *
+execlog_http_scrub(List *secrets, const char *data, size_t len, size_t *newlen)
+{
+	StringInfoData out;
+	size_t		pos = 0;
+
+	*newlen = len;
+	if (secrets == NIL)
+		return (char *) data;
+	initStringInfo(&out);
+	while (pos < len)
+	{
+		const char *best = NULL;
+		size_t		bestlen = 0;
+		ListCell   *lc;
+
+		foreach(lc, secrets)
+		{
+			const char *secret = (const char *) lfirst(lc);
+			size_t		sl = strlen(secret);
+			const char *hit;
+
+			if (sl < 4)
+				continue;
+			hit = memmem(data + pos, len - pos, secret, sl);
+			/* at the same place, the longer secret wins */
+			if (hit && (best == NULL || hit < best || (hit == best && sl > bestlen)))
+			{
+				best = hit;
+				bestlen = sl;
+			}
+		}
+		if (best == NULL)
+		{
+			appendBinaryStringInfo(&out, data + pos, len - pos);
+			break;
+		}
+		appendBinaryStringInfo(&out, data + pos, best - (data + pos));
+		appendStringInfoString(&out, "[redacted]");
+		pos = (best - data) + bestlen;
+	}
+	*newlen = out.len;
+	return out.data;
+}
+
 /* Copy of s with every secret of the request replaced. */
 static char *
 scrub_text(HttpReq *req, const char *s)
 {
-	char	   *out = pstrdup(s);
-	int			i;
+	size_t		len;
+	char	   *out = execlog_http_scrub(req->result.secrets, s, strlen(s), &len);
 
-	for (i = 0; i < req->result.nsecrets; i++)
-	{
-		const char *secret = req->result.secrets[i];
-		size_t		sl = strlen(secret);
-		char	   *hit;
-
-		if (sl < 4)
-			continue;
-		while ((hit = strstr(out, secret)) != NULL)
-		{
-			*hit = '\0';
-			out = psprintf("%s[redacted]%s", out, hit + sl);
-		}
-	}
-	return out;
+	return out == s ? pstrdup(s) : out;
 }
 
 /*
@@ -609,6 +649,19 @@ new_req(void)
 	return req;
 }
 
+/* One more secret of the request, kept in its context (no limit). */
+static void
+add_secret(HttpReq *req, const char *secret)
+{
+	MemoryContext old;
+
+	if (secret == NULL)
+		return;
+	old = MemoryContextSwitchTo(req->cxt);
+	req->result.secrets = lappend(req->result.secrets, pstrdup(secret));
+	MemoryContextSwitchTo(old);
+}
+
 /* Deep copy of a spec into the request's context. */
 static void
 copy_spec(HttpReq *req, HttpSpec *spec)
@@ -638,7 +691,10 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 	c->auth.scope = cxt_strdup(req->cxt, spec->auth.scope);
 	c->name = cxt_strdup(req->cxt, spec->name);
 	c->input = spec->input ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(spec->input)) : NULL;
+	c->secrets = NIL;
 	MemoryContextSwitchTo(old);
+	foreach(lc, spec->secrets)
+		add_secret(req, (const char *) lfirst(lc));
 	req->result.spec = c;
 
 	req->result.execution_id = spec->execution_id;
@@ -646,12 +702,6 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 	req->result.position = spec->position;
 }
 
-static void
-add_secret(HttpReq *req, const char *secret)
-{
-	if (secret != NULL && req->result.nsecrets < (int) lengthof(req->result.secrets))
-		req->result.secrets[req->result.nsecrets++] = MemoryContextStrdup(req->cxt, secret);
-}
 
 static void
 list_remove_req(HttpReq *req)

@@ -82,6 +82,112 @@ is_sensitive_header(const char *name)
 }
 
 /*
+ * userinfo
+ *		Where the userinfo of a URL ("user:password" before the host) is:
+ *		false when the URL has none.  Plain text scanning, so that a URL
+ *		libcurl would refuse is redacted all the same.
+ */
+static bool
+userinfo(const char *url, const char **start, size_t *len)
+{
+	const char *p = strstr(url, "://");
+	const char *end;
+	const char *at = NULL;
+
+	if (p == NULL)
+		return false;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL)
+		return false;
+	*start = p;
+	*len = at - p;
+	return true;
+}
+
+/* The URL as it may be shown or stored: userinfo replaced by [redacted]. */
+static char *
+shown_url(const char *url)
+{
+	const char *start;
+	size_t		len;
+
+	if (url == NULL || !userinfo(url, &start, &len))
+		return (char *) url;
+	return psprintf("%.*s" REDACTED "%s", (int) (start - url), url, start + len);
+}
+
+/* Percent-decoded copy of len bytes of s (invalid escapes kept). */
+static char *
+percent_decode(const char *s, size_t len)
+{
+	char	   *out = palloc(len + 1);
+	size_t		i,
+				o = 0;
+
+	for (i = 0; i < len; i++)
+	{
+		if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char) s[i + 1]) &&
+			isxdigit((unsigned char) s[i + 2]))
+		{
+			char		hex[3] = {s[i + 1], s[i + 2], '\0'};
+
+			out[o++] = (char) strtol(hex, NULL, 16);
+			i += 2;
+		}
+		else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * url_secrets
+ *		The credentials a URL carries, as they may show up anywhere: the
+ *		password (or a user without password, a token), as written and
+ *		decoded, "user:password", and its base64 form (HTTP Basic).
+ */
+static List *
+url_secrets(List *secrets, const char *url)
+{
+	const char *start;
+	size_t		len;
+	const char *colon;
+	char	   *creds;
+	int			cap;
+	char	   *b64;
+	int			n;
+
+	if (url == NULL || !userinfo(url, &start, &len) || len == 0)
+		return secrets;
+	colon = memchr(start, ':', len);
+	if (colon == NULL)
+	{
+		secrets = lappend(secrets, pnstrdup(start, len));
+		return lappend(secrets, percent_decode(start, len));
+	}
+	secrets = lappend(secrets, pnstrdup(colon + 1, len - (colon + 1 - start)));
+	secrets = lappend(secrets, percent_decode(colon + 1, len - (colon + 1 - start)));
+	secrets = lappend(secrets, pnstrdup(start, len));
+	creds = psprintf("%s:%s", percent_decode(start, colon - start),
+					 percent_decode(colon + 1, len - (colon + 1 - start)));
+	secrets = lappend(secrets, creds);
+	cap = pg_b64_enc_len(strlen(creds)) + 1;
+	b64 = palloc(cap);
+	n = pg_b64_encode(creds, strlen(creds), b64, cap);
+	if (n > 0)
+	{
+		b64[n] = '\0';
+		secrets = lappend(secrets, b64);
+	}
+	return secrets;
+}
+
+/*
  * check_url
  *		Refuse a URL libcurl cannot parse or that is not http(s); returns its
  *		host.  'what' names the URL in messages.
@@ -102,7 +208,7 @@ check_url(const char *url, StepDef *def, const char *what)
 		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid URL \"%s\" in http step \"%s\"", url, def->name),
+					 errmsg("invalid URL \"%s\" in http step \"%s\"", shown_url(url), def->name),
 					 errdetail("The %s contains a space or a control character.", what)));
 	}
 
@@ -127,7 +233,7 @@ check_url(const char *url, StepDef *def, const char *what)
 	if (rc != CURLUE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid URL \"%s\" in http step \"%s\"", url, def->name),
+				 errmsg("invalid URL \"%s\" in http step \"%s\"", shown_url(url), def->name),
 				 errdetail("%s.", curl_url_strerror(rc))));
 	if (pg_strcasecmp(scheme_copy, "http") != 0 && pg_strcasecmp(scheme_copy, "https") != 0)
 		ereport(ERROR,
@@ -138,7 +244,7 @@ check_url(const char *url, StepDef *def, const char *what)
 	if (host_copy == NULL || host_copy[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid URL \"%s\" in http step \"%s\"", url, def->name),
+				 errmsg("invalid URL \"%s\" in http step \"%s\"", shown_url(url), def->name),
 				 errdetail("The %s has no host.", what)));
 	return host_copy;
 }
@@ -434,9 +540,6 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 	Jsonb	   *body = execlog_jsonb_get(input, "body");
 	bool		has_type = false;
 	bool		has_key = false;
-	bool		redact = false;
-	JsonbParseState *state = NULL;
-	JsonbValue *redacted = NULL;
 	char	   *host;
 
 	spec->execution_id = run->id;
@@ -462,6 +565,7 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 	host = check_url(url, def, "URL");
 	check_policy(host);
 	spec->url = url;
+	spec->secrets = url_secrets(spec->secrets, url);
 
 	/* how */
 	if (method == NULL)
@@ -501,10 +605,7 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
 			if (tok == WJB_BEGIN_OBJECT || tok == WJB_END_OBJECT)
-			{
-				redacted = pushJsonbValue(&state, tok, NULL);
 				continue;
-			}
 			if (tok == WJB_KEY)
 			{
 				name = pnstrdup(v.val.string.val, v.val.string.len);
@@ -514,7 +615,6 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 							 errmsg("invalid header name \"%s\" in http step \"%s\"",
 									name, def->name),
 							 errdetail("Header names are letters, digits and !#$%%&'*+-.^_`|~ only.")));
-				redacted = pushJsonbValue(&state, WJB_KEY, &v);
 				continue;
 			}
 			if (tok == WJB_VALUE)
@@ -547,18 +647,9 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 					!(pg_strcasecmp(name, "Authorization") == 0 &&
 					  spec->auth.type != HTTP_AUTH_NONE))
 					spec->headers = lappend(spec->headers, psprintf("%s: %s", name, value));
+				/* an answer that echoes it back is stored redacted too */
 				if (sensitive && value != NULL)
-				{
-					JsonbValue	r;
-
-					r.type = jbvString;
-					r.val.string.val = REDACTED;
-					r.val.string.len = strlen(REDACTED);
-					redacted = pushJsonbValue(&state, WJB_VALUE, &r);
-					redact = true;
-				}
-				else
-					redacted = pushJsonbValue(&state, WJB_VALUE, &v);
+					spec->secrets = lappend(spec->secrets, value);
 			}
 		}
 	}
@@ -591,71 +682,71 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 										 (long long) run->id, def->position));
 
 	*specp = spec;
-	if (redact)
-	{
-		const char *keys[1] = {"headers"};
-		Jsonb	   *vals[1];
+	return execlog_http_stored_input(input);
+}
 
-		vals[0] = JsonbValueToJsonb(redacted);
-		return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(input),
-												  JsonbPGetDatum(execlog_jsonb_object(1, keys, vals))));
+/*
+ * execlog_http_stored_input
+ *		An http step's resolved config as stored in its input: the values of
+ *		credential headers and a URL's userinfo replaced by "[redacted]".
+ *		Works on any config, valid or not, so that a step refused while
+ *		being prepared stores no secret either.
+ */
+Jsonb *
+execlog_http_stored_input(Jsonb *input)
+{
+	Jsonb	   *headers = execlog_jsonb_get(input, "headers");
+	char	   *url = execlog_jsonb_get_text(input, "url");
+	const char *keys[2];
+	Jsonb	   *vals[2];
+	int			n = 0;
+
+	if (url != NULL && shown_url(url) != url)
+	{
+		keys[n] = "url";
+		vals[n++] = execlog_jsonb_string(shown_url(url));
 	}
-	return input;
+	if (headers != NULL && JB_ROOT_IS_OBJECT(headers))
+	{
+		JsonbParseState *state = NULL;
+		JsonbValue *result = NULL;
+		JsonbIterator *it = JsonbIteratorInit(&headers->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		bool		redact = false;
+		bool		sensitive = false;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				sensitive = is_sensitive_header(pnstrdup(v.val.string.val,
+														 v.val.string.len));
+			if (tok == WJB_VALUE && sensitive && v.type != jbvNull)
+			{
+				v.type = jbvString;
+				v.val.string.val = REDACTED;
+				v.val.string.len = strlen(REDACTED);
+				redact = true;
+			}
+			result = pushJsonbValue(&state, tok,
+									tok == WJB_KEY || tok == WJB_VALUE ? &v : NULL);
+		}
+		if (redact)
+		{
+			keys[n] = "headers";
+			vals[n++] = JsonbValueToJsonb(result);
+		}
+	}
+	if (n == 0)
+		return input;
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(input),
+											  JsonbPGetDatum(execlog_jsonb_object(n, keys, vals))));
 }
 
 /* ----------
  * Recording a result
  * ----------
  */
-
-/*
- * scrub
- *		Copy of data with every secret replaced by "[redacted]".
- */
-static char *
-scrub(const char *data, size_t len, HttpResult *res, size_t *newlen)
-{
-	StringInfoData out;
-	size_t		pos = 0;
-	int			i;
-
-	if (res->nsecrets == 0)
-	{
-		*newlen = len;
-		return (char *) data;
-	}
-	initStringInfo(&out);
-	while (pos < len)
-	{
-		const char *best = NULL;
-		size_t		bestlen = 0;
-
-		for (i = 0; i < res->nsecrets; i++)
-		{
-			size_t		sl = strlen(res->secrets[i]);
-			const char *hit;
-
-			if (sl < 4)
-				continue;
-			hit = memmem(data + pos, len - pos, res->secrets[i], sl);
-			if (hit && (best == NULL || hit < best))
-			{
-				best = hit;
-				bestlen = sl;
-			}
-		}
-		if (best == NULL)
-		{
-			appendBinaryStringInfo(&out, data + pos, len - pos);
-			break;
-		}
-		appendBinaryStringInfo(&out, data + pos, best - (data + pos));
-		appendStringInfoString(&out, REDACTED);
-		pos = (best - data) + bestlen;
-	}
-	*newlen = out.len;
-	return out.data;
-}
 
 /* A header of the response, values of repeated names joined. */
 typedef struct RespHeader
@@ -918,7 +1009,7 @@ body_jsonb(HttpResult *res, const char *content_type)
 {
 	bool		truncated = res->body_total > res->body_len;
 	size_t		len;
-	char	   *data = scrub(res->body ? res->body : "", res->body_len, res, &len);
+	char	   *data = execlog_http_scrub(res->secrets, res->body ? res->body : "", res->body_len, &len);
 	char	   *text;
 
 	if (res->body_total == 0)
@@ -1064,7 +1155,7 @@ execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row, HttpResult *res)
 		return;
 	}
 
-	hdata = scrub(res->headers ? res->headers : "", res->headers_len, res, &hlen);
+	hdata = execlog_http_scrub(res->secrets, res->headers ? res->headers : "", res->headers_len, &hlen);
 	headers = parse_headers(hdata, hlen, &reason);
 	if (reason[0] == '\0')
 		reason = (char *) standard_reason(res->status);

@@ -53,6 +53,8 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/array.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 
 PGDLLEXPORT void execlog_worker_main(Datum main_arg);
 
@@ -161,6 +163,55 @@ worker_xact_lock(int32 class, int32 key)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) class, (uint32) key,
 						 WORKER_LOCK_KIND);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Classes of the SQL functions' own locks (execlog._serialize). */
+#define MERGE_LOCK_CLASS 0x45584d45
+#define EXPORT_LOCK_CLASS 0x45584558
+
+PG_FUNCTION_INFO_V1(execlog_serialize);
+
+/*
+ * execlog_serialize
+ *		execlog._serialize(what, key): the lock that makes merge_event_log()
+ *		calls ('merge_event_log', 0), or exports into one schema
+ *		('export_contexts', schema oid), wait for each other, held until the
+ *		end of the transaction.  It lives in execlog's own lock kind (see
+ *		WORKER_LOCK_KIND), so that no one can take or hold it with
+ *		pg_advisory_lock() to block them; only a role that may run the
+ *		function it serialises may take it.
+ */
+Datum
+execlog_serialize(PG_FUNCTION_ARGS)
+{
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			key = PG_GETARG_OID(1);
+
+	if (strcmp(what, "merge_event_log") == 0 && key == InvalidOid)
+	{
+		Oid			operator = get_role_oid("execlog_operator", false);
+
+		if (!has_privs_of_role(GetUserId(), operator))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to merge the event log"),
+					 errdetail("Only members of execlog_operator can.")));
+		worker_xact_lock(MERGE_LOCK_CLASS, 0);
+	}
+	else if (strcmp(what, "export_contexts") == 0 && OidIsValid(key))
+	{
+		if (pg_namespace_aclcheck(key, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for schema %s",
+							get_namespace_name(key) ? get_namespace_name(key) : "?")));
+		worker_xact_lock(EXPORT_LOCK_CLASS, (int32) key);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nothing to serialise as \"%s\" with key %u", what, key)));
+	PG_RETURN_VOID();
 }
 
 static SavedStmt claim_fast_stmt = {

@@ -22,6 +22,8 @@ Idempotency-Key header):
     /huge?bytes=N          200 text/plain of N bytes
     /badjson               200 application/json that is not JSON
     /echo                  any method: the request's method, path, headers, body
+    /echo?reflect=Name     the same, and the request's header Name sent back
+                           as response header X-Reflected
     POST /oauth/token      OAuth2 client credentials; counts token requests
     /protected             needs a current bearer token from /oauth/token
     POST /admin/revoke     makes every issued token stale (401 afterwards)
@@ -166,9 +168,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/badjson":
             return self.reply(200, "{not json", "application/json")
         if path == "/echo":
+            extra = {}
+            if "reflect" in q:
+                extra["X-Reflected"] = self.headers.get(q["reflect"], "")
             return self.reply(200, {"method": self.command, "path": self.path,
                                     "headers": dict(self.headers.items()),
-                                    "body": body.decode("utf-8", "replace")})
+                                    "body": body.decode("utf-8", "replace")},
+                              headers=extra)
         if path == "/oauth/token":
             form = dict(urllib.parse.parse_qsl(body.decode()))
             with lock:

@@ -751,10 +751,12 @@ CREATE TRIGGER executions_log_update AFTER UPDATE ON execlog.executions
  * execution_steps and transitions are written by the workers and the status
  * trigger only, thousands of rows a second: instead of a foreign key (a
  * per-row check that also row-locks the execution), deleting executions
- * deletes their rows here, set-based.
+ * deletes their rows here, set-based.  As the owner: whoever may delete an
+ * execution (an account's admin, through RLS) deletes its history with it,
+ * without any right of its own on those tables.
  */
 CREATE FUNCTION execlog._executions_cascade() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	DELETE FROM execlog.execution_steps s USING old_rows o WHERE s.execution_id = o.id;

@@ -127,6 +127,15 @@ CREATE TRIGGER executions_event_log_truncate AFTER TRUNCATE ON execlog.execution
 	FOR EACH STATEMENT EXECUTE FUNCTION execlog._event_log_truncated();
 
 /*
+ * The lock of merge_event_log() and of an export into one schema, in
+ * execlog's own advisory lock kind: pg_advisory_lock() (in a session, or in
+ * an sql step) can neither take nor hold it.
+ */
+CREATE FUNCTION execlog._serialize(what text, key oid) RETURNS void
+	LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'execlog_serialize';
+COMMENT ON FUNCTION execlog._serialize(text, oid) IS 'waits for and takes the transaction lock of merge_event_log() (''merge_event_log'', 0) or of an export into a schema (''export_contexts'', schema oid) (internal)';
+
+/*
  * Merge the executions changed since the last run into event_log.
  *
  * The queue is consumed in batches of at most 100,000 rows, so a large
@@ -174,7 +183,7 @@ BEGIN
 	END IF;
 
 	/* one merge at a time; the next one starts from what this one commits */
-	PERFORM pg_catalog.pg_advisory_xact_lock(1702390887, 1);
+	PERFORM execlog._serialize('merge_event_log', 0);
 
 	inserted := 0;
 	updated := 0;
@@ -505,7 +514,7 @@ BEGIN
 	END IF;
 
 	/* one export into a schema at a time */
-	PERFORM pg_catalog.pg_advisory_xact_lock(1702390887, v_nsp::integer);
+	PERFORM execlog._serialize('export_contexts', v_nsp);
 
 	/*
 	 * The contexts to export, read once (as the caller: RLS applies), so
@@ -705,7 +714,8 @@ GRANT EXECUTE ON FUNCTION execlog.context_document(execlog.executions), execlog.
 	execlog._flatten_execution(bigint, bigint, jsonb, text, text, text),
 	execlog._flatten_execution_schema(bigint, bigint, jsonb, text, text, text),
 	execlog._iso_utc(timestamptz), execlog._export_name(text),
-	execlog.export_contexts(name, text, timestamptz, timestamptz, boolean)
+	execlog.export_contexts(name, text, timestamptz, timestamptz, boolean),
+	execlog._serialize(text, oid)
 	TO execlog_reader;
 GRANT EXECUTE ON FUNCTION execlog.merge_event_log() TO execlog_operator;
 
