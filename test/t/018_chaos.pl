@@ -36,6 +36,8 @@ my $seed = $ENV{EXECLOG_CHAOS_SEED} || int(time);
 srand($seed);
 note("chaos: $cycles cycles, seed $seed");
 
+# (not ExeclogTest's http_server(): its IPC::Run timer would expire during a
+# long run with EXECLOG_CHAOS_CYCLES set)
 my ($hout, $herr) = ('', '');
 my $server = IPC::Run::start(
 	[ 'python3', "$ENV{TESTDIR}/http_server.py", '--port', '0' ],
