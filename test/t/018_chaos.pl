@@ -37,11 +37,12 @@ srand($seed);
 note("chaos: $cycles cycles, seed $seed");
 
 # (not ExeclogTest's http_server(): its IPC::Run timer would expire during a
-# long run with EXECLOG_CHAOS_CYCLES set)
-my ($hout, $herr) = ('', '');
+# long run with EXECLOG_CHAOS_CYCLES set, and the tracebacks of the requests
+# our kills break must go to a file, not fill a pipe nobody reads)
+my $hout = '';
 my $server = IPC::Run::start(
 	[ 'python3', "$ENV{TESTDIR}/http_server.py", '--port', '0' ],
-	'<', \undef, '>', \$hout, '2>', \$herr,
+	'<', \undef, '>', \$hout, '2>', "${PostgreSQL::Test::Utils::tmp_check}/http_server.err",
 	IPC::Run::timeout(3600));
 $server->pump until $hout =~ /PORT (\d+)/;
 my $base = "http://127.0.0.1:$1";
@@ -52,6 +53,7 @@ my $throttle = 2;
 $node->safe_psql('postgres', q{
 CREATE TABLE public.effects (execution bigint NOT NULL, attempt int NOT NULL, step int NOT NULL,
                              at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX ON public.effects (execution, step);	-- not unique: a repeat must show
 GRANT INSERT ON public.effects TO runner;
 });
 
