@@ -10,7 +10,8 @@
  *	   last stopped, as interrupted, and schedules their retry when the
  *	   retry budget allows (at-least-once: see README);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
- *	   passed) and automatic retries whose delay is over;
+ *	   passed), automatic retries whose delay is over, and open tasks past
+ *	   their due time, escalated once (tasks.c);
  *	3. claims up to execlog.batch_size executions (pending ones, resumed
  *	   ones, and queued ones of throttled automations while they have free
  *	   slots; see worker_xact_lock) and commits the claim;
@@ -302,8 +303,12 @@ static int64 *batch_ids = NULL;
 static int	n_batch_ids = 0;
 static char *batch_error = NULL;
 
+/* the next timed pause, automatic retry or task escalation */
 static SavedStmt next_due_stmt = {
-	"SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL",
+	"SELECT LEAST("
+	"  (SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL),"
+	"  (SELECT min(due_at) FROM execlog.tasks"
+	"    WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL))",
 	0, {0}, NULL, true
 };
 
@@ -614,6 +619,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		values[0] = Int32GetDatum(execlog_batch_size);
 		due += worker_stmt(&due_pauses, values);
 		due += worker_stmt(&due_retries, values);
+		due += execlog_escalate_tasks();
 	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
