@@ -144,6 +144,7 @@ SELECT payload FROM execlog.executions WHERE id = :id}, undef, qr/^\{\}$/],
 	['on_failure: task key unknown', "$auto, on_failure) VALUES (1, 'x', 'runner', '{\"task\": {\"owner\": \"x\"}}')", '22023', qr/^unknown key "owner" in on_failure\.task of automation "x"$/],
 	['on_failure: assignee a number', "$auto, on_failure) VALUES (1, 'x', 'runner', '{\"task\": {\"assignee\": 17}}')", '22023', qr/^on_failure\.task\.assignee of automation "x" must be a string$/],
 	['on_failure: negative due', "$auto, on_failure) VALUES (1, 'x', 'runner', '{\"task\": {\"assignee\": \"ops\", \"due\": \"-1 hour\"}}')", '22023', qr/^on_failure\.task\.due of automation "x" must be positive$/],
+	['on_failure: due 1000000 years', "$auto, on_failure) VALUES (1, 'x', 'runner', '{\"task\": {\"assignee\": \"ops\", \"due\": \"1000000 years\"}}')", '22023', qr/^on_failure\.task\.due of automation "x" must be at most 1 year, not 1000000 years$/],
 	['on_failure: due not an interval', "$auto, on_failure) VALUES (1, 'x', 'runner', '{\"task\": {\"assignee\": \"ops\", \"due\": \"soon\"}}')", '22023', qr/^on_failure\.task\.due of automation "x" is not an interval$/],
 
 	# steps
