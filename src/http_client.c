@@ -1302,6 +1302,7 @@ token_acquire(TokenEntry *t, const char *stale)
 		case TOKEN_FETCH:
 		case TOKEN_UNSHARED:
 			t->shared_wait = false;
+			/* with no room in the store, nobody waits for this fetch */
 			t->fetch_shared = true;
 			token_fetch(t);
 			break;

@@ -45,6 +45,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -804,6 +805,8 @@ execlog_worker_main(Datum main_arg)
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
+		/* as the autovacuum launcher does */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
@@ -817,6 +820,8 @@ execlog_worker_main(Datum main_arg)
 		}
 		EmitErrorReport();
 		AbortCurrentTransaction();
+		/* an error between transactions leaves no lock behind either */
+		LWLockReleaseAll();
 		execlog_set_current_execution(slot, 0);
 		execlog_http_batch_abort();
 		pgstat_report_activity(STATE_IDLE, NULL);
