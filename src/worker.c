@@ -28,6 +28,7 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "alerts.h"
 #include "http.h"
 #include "plans.h"
 
@@ -579,6 +580,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	uint64		due = 0;
 	TimestampTz now;
 	bool		look_due;
+	bool		more_alerts;
 
 	if (batch_ids != NULL)
 		fail_broken_batch(slot);
@@ -655,13 +657,16 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		execlog_http_batch_done();	/* sends the requests the batch prepared */
 	}
 
+	/* alert deliveries: outcomes recorded, due alerts sent (alert_send.c) */
+	more_alerts = execlog_alerts_pass(sleep_ms);
+
 	/*
 	 * Look again at once after any work: a full batch may have more behind
 	 * it, and finished executions may have freed throttle slots.  With
 	 * enough requests in flight the claim was skipped: look again as soon
 	 * as answers come in.
 	 */
-	return due > 0 || saturated || ids != NIL;
+	return due > 0 || saturated || ids != NIL || more_alerts;
 }
 
 /*
