@@ -104,8 +104,11 @@ static SavedStmt lock_execution = {
 /*
  * A final execution keeps no pending or running step in its current
  * attempt: the pause step a paused execution waited in ends failed,
- * "cancelled" (the step row of an http request in flight is ended by the
- * worker, with what happened to the request).
+ * "cancelled", and so does the row of an http request in flight, with the
+ * words its worker uses when it aborts the request.  The worker still
+ * writes its own account over that row (an answer that came too late, say),
+ * but should it die first, the row is final anyway: crash recovery only
+ * looks at running executions.
  */
 static SavedStmt do_cancel = {
 	"WITH c AS ("
@@ -113,10 +116,12 @@ static SavedStmt do_cancel = {
 	"   WHERE id OPERATOR(pg_catalog.=) $1 RETURNING worker, attempt),"
 	" s AS ("
 	"  UPDATE execlog.execution_steps st"
-	"     SET status = 'failed', finished_at = pg_catalog.now(), error = 'cancelled'"
+	"     SET status = 'failed', finished_at = pg_catalog.now(),"
+	"         error = CASE WHEN st.kind OPERATOR(pg_catalog.=) 'http'"
+	"                      THEN '" EXECLOG_HTTP_CANCELLED_ERROR "'"
+	"                      ELSE 'cancelled' END"
 	"    FROM c WHERE st.execution_id OPERATOR(pg_catalog.=) $1"
 	"     AND st.attempt OPERATOR(pg_catalog.=) c.attempt"
-	"     AND st.kind OPERATOR(pg_catalog.=) ANY (ARRAY['pause', 'task'])"
 	"     AND st.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])"
 	"  RETURNING st.kind, st.output),"
 	/* the task a task step waited for is dismissed with it */

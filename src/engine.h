@@ -133,6 +133,8 @@ extern uint64 execlog_escalate_tasks(void);
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);
+extern void execlog_on_failure(ExecRun *run);
+extern void execlog_follow_up_recovered(void);
 
 /* worker.c */
 extern int	execlog_worker_slot;

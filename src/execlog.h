@@ -27,6 +27,13 @@
 /* Upper bound for execlog.workers; also sizes the shared memory area. */
 #define EXECLOG_MAX_WORKERS 32
 
+/*
+ * The error of an http step whose request was aborted because its
+ * execution was cancelled: written by execlog.cancel() (api.c) and by the
+ * worker that aborts the request (http_client.c).
+ */
+#define EXECLOG_HTTP_CANCELLED_ERROR "request aborted: the execution is cancelled, no longer running"
+
 /* ----------
  * Settings (guc.c)
  * ----------

@@ -1081,13 +1081,6 @@ still_running(int slot, ExecRun *run)
 static void
 follow_ups(ExecRun *run)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *spec;
-	Jsonb	   *task;
-	Jsonb	   *alert;
-	Datum		values[7];
-	char		nulls[8] = "       ";
-
 	if (strcmp(run->status, "failed") != 0 && strcmp(run->status, "rejected") != 0)
 		return;
 
@@ -1104,6 +1097,26 @@ follow_ups(ExecRun *run)
 			run->run_after = run->retry_not_before;	/* Retry-After */
 		return;
 	}
+
+	execlog_on_failure(run);
+}
+
+/*
+ * execlog_on_failure
+ *		Create the task and alert of the execution's on_failure, with the
+ *		placeholders in them resolved against its document.  The executor
+ *		calls it for an execution that failed for good, and so does crash
+ *		recovery (execlog_follow_up_recovered), so both store the same rows.
+ */
+void
+execlog_on_failure(ExecRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *spec;
+	Jsonb	   *task;
+	Jsonb	   *alert;
+	Datum		values[7];
+	char		nulls[8] = "       ";
 
 	if (run->on_failure == NULL)
 		return;
@@ -1147,6 +1160,91 @@ follow_ups(ExecRun *run)
 	alert = execlog_jsonb_get(spec, "alert");
 	if (alert != NULL)
 		execlog_add_alert(run->id, run->account_id, alert);
+}
+
+/* outputs of the steps an attempt recorded as succeeded, for its document */
+static SavedStmt load_outputs = {
+	"SELECT name, output FROM execlog.execution_steps"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND attempt OPERATOR(pg_catalog.=) $2"
+	"   AND status OPERATOR(pg_catalog.=) 'success' ORDER BY position",
+	2, {INT8OID, INT4OID}, NULL, true
+};
+
+/* execlog_on_failure in a subtransaction (see execlog_try) */
+static void
+on_failure_call(void *arg)
+{
+	execlog_on_failure((ExecRun *) arg);
+}
+
+/*
+ * execlog_follow_up_recovered
+ *		Create the on_failure follow-ups of executions that crash recovery or
+ *		a broken batch failed for good (worker.c).  The statement that failed
+ *		them has just returned their id, account_id, attempt, error,
+ *		on_failure, payload, context and resume; each gets the document it
+ *		would have had in the executor (with the outputs of the steps its
+ *		attempt recorded), so placeholders are resolved as they would have
+ *		been without the crash.  A follow-up that cannot be created is
+ *		reported and does not stop the others.
+ */
+void
+execlog_follow_up_recovered(void)
+{
+	uint64		n = SPI_processed;
+	List	   *runs = NIL;
+	ListCell   *lc;
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ExecRun    *run = palloc0(sizeof(ExecRun));
+		bool		isnull;
+
+		run->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		run->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		run->error = SPI_getvalue(tup, desc, 4);
+		run->on_failure = result_jsonb(tup, desc, 5);
+		run->payload = result_jsonb(tup, desc, 6);
+		run->context = result_jsonb(tup, desc, 7);
+		run->resume = result_jsonb(tup, desc, 8);
+		run->status = "failed";
+		runs = lappend(runs, run);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+		Datum		values[2];
+		ErrorData  *edata;
+
+		if (run->on_failure == NULL)
+			continue;
+		values[0] = Int64GetDatum(run->id);
+		values[1] = Int32GetDatum(run->attempt);
+		exec_stmt(&load_outputs, values, NULL);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			StepOutput *o = palloc(sizeof(StepOutput));
+
+			o->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			o->output = result_jsonb(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			if (o->output != NULL)
+				run->outputs = lappend(run->outputs, o);
+		}
+		SPI_freetuptable(SPI_tuptable);
+
+		edata = execlog_try(on_failure_call, run);
+		if (edata != NULL)
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not create the on_failure follow-up of execution %lld: %s",
+							(long long) run->id, edata->message)));
+	}
 }
 
 /* Whether an execution's status changes: its executions row is written. */

@@ -2261,7 +2261,9 @@ fail_stale(void)
 						" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
 						"   SET status = 'failed', finished_at = excluded.finished_at,"
 						"       error = excluded.error"
-						" WHERE s.status = 'running'",
+						/* or the row execlog.cancel() ended for us (api.c) */
+						" WHERE s.status = 'running'"
+						"    OR s.error = '" EXECLOG_HTTP_CANCELLED_ERROR "'",
 						ROW_COLS, (Oid *) row_types);
 	rows_init(n_stale);
 	for (i = 0; i < n_stale; i++)
@@ -2312,6 +2314,14 @@ execlog_http_record_slow(void)
 						"   FROM " ROW_ARGS
 						"   JOIN execlog.executions e ON e.id = u.id"
 						"  WHERE e.status = 'running' AND e.attempt = u.attempt"
+						/*
+						 * A cancel committed meanwhile is seen (the locked row is
+						 * checked again), and one under way is skipped; a cancel
+						 * that comes later waits for this transaction and then
+						 * ends the row itself (api.c): so no cancelled execution
+						 * keeps a running row, even if this worker dies.
+						 */
+						"    FOR SHARE OF e SKIP LOCKED"
 						" ON CONFLICT (execution_id, attempt, position) DO NOTHING",
 						ROW_COLS, (Oid *) row_types);
 	rows_init(n);

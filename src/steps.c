@@ -574,9 +574,12 @@ variable_params_setup(ParseState *pstate, void *arg)
 /*
  * bind_args
  *		Turn the resolved "args" array into parameters of the inferred types.
+ *
+ * A query that uses a parameter past the end of "args" is refused: binding
+ * NULL for it would hide a mistake in the definition.
  */
 static ParamListInfo
-bind_args(Jsonb *args, VarParams *vp)
+bind_args(Jsonb *args, VarParams *vp, const char *stepname)
 {
 	int			n = 0;
 	ParamListInfo params;
@@ -593,6 +596,13 @@ bind_args(Jsonb *args, VarParams *vp)
 					 errmsg("\"args\" of an sql step must be an array")));
 		n = JB_ROOT_COUNT(args);
 	}
+	if (vp->ntypes > n)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg_plural("query of sql step \"%s\" uses $%d, but \"args\" has %d value",
+							   "query of sql step \"%s\" uses $%d, but \"args\" has %d values",
+							   n, stepname, vp->ntypes, n),
+				 errhint("Give one element of \"args\" for each parameter $1, $2, ... the query uses.")));
 	params = makeParamList(Max(n, vp->ntypes));
 	for (i = 0; i < params->numParams; i++)
 	{
@@ -986,7 +996,7 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 		elog(ERROR, "SPI_prepare_extended failed: %s", SPI_result_code_string(SPI_result));
 
 	memset(&eopts, 0, sizeof(eopts));
-	eopts.params = bind_args(args, &vp);
+	eopts.params = bind_args(args, &vp, step->name);
 	eopts.read_only = false;
 	eopts.allow_nonatomic = false;
 	/* the rows go to the receiver one by one, never into SPI_tuptable */

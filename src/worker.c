@@ -89,35 +89,16 @@ static SavedStmt recover_stmt = {
 	"    FROM execlog.automations a"
 	"   WHERE a.id = e.automation_id AND e.status = 'running'"
 	"     AND (e.worker = $1 OR e.worker >= $2)"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt),"
+	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt,"
+	"            e.payload, e.context, e.resume),"
 	" steps AS ("
 	"  UPDATE execlog.execution_steps s"
 	"     SET status = 'failed', finished_at = pg_catalog.now(), error = f.error"
 	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"     AND s.status::text IN ('pending', 'running')),"
-	" tasks AS ("
-	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body, due_at, escalate)"
-	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
-	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
-	"         f.error, d.due_at,"
-	"         CASE WHEN d.due_at IS NOT NULL THEN execlog._on_failure_escalation(f.on_failure) END"
-	"    FROM failed f, LATERAL (SELECT execlog._due_at(f.on_failure -> 'task' ->> 'due') AS due_at) d"
-	"   WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
-	" alerts AS ("
-	/* as execlog_add_alert() (alerts.c): a channel of the account, or a literal address */
-	"  INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target,"
-	"                              message, next_attempt_at)"
-	"  SELECT f.id, f.account_id, c.id, coalesce(c.kind, 'email'),"
-	"         coalesce(c.name, f.on_failure -> 'alert' ->> 'target'),"
-	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
-	"         pg_catalog.now()"
-	"    FROM failed f LEFT JOIN execlog.channels c"
-	"      ON NOT (f.on_failure -> 'alert' ? 'target') AND c.account_id = f.account_id"
-	"     AND c.name = f.on_failure -> 'alert' ->> 'channel'"
-	"   WHERE f.run_after IS NULL"
-	"     AND (c.id IS NOT NULL OR (f.on_failure -> 'alert' ->> 'channel' = 'email'"
-	"                               AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)))"
-	" SELECT count(*) FROM failed",
+	"     AND s.status::text IN ('pending', 'running'))"
+	/* failed for good: their follow-ups, see execlog_follow_up_recovered() */
+	" SELECT f.id, f.account_id, f.attempt, f.error, f.on_failure, f.payload, f.context, f.resume"
+	"   FROM failed f WHERE f.run_after IS NULL AND f.on_failure IS NOT NULL",
 	2, {INT4OID, INT4OID}, NULL, true
 };
 
@@ -306,11 +287,16 @@ static SavedStmt fail_batch_stmt = {
 	"    FROM execlog.automations a"
 	"   WHERE a.id = e.automation_id AND e.id = ANY ($1)"
 	"     AND e.status = 'running' AND e.worker = $2"
-	"  RETURNING e.id, e.attempt)"
-	" UPDATE execlog.execution_steps s"
-	"    SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
-	"   FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"    AND s.status::text IN ('pending', 'running')",
+	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt,"
+	"            e.payload, e.context, e.resume),"
+	" steps AS ("
+	"  UPDATE execlog.execution_steps s"
+	"     SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
+	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
+	"     AND s.status::text IN ('pending', 'running'))"
+	/* failed for good: their follow-ups, see execlog_follow_up_recovered() */
+	" SELECT f.id, f.account_id, f.attempt, f.error, f.on_failure, f.payload, f.context, f.resume"
+	"   FROM failed f WHERE f.run_after IS NULL AND f.on_failure IS NOT NULL",
 	3, {INT8ARRAYOID, INT4OID, TEXTOID}, NULL, true
 };
 
@@ -613,6 +599,7 @@ fail_broken_batch(int slot)
 	values[2] = CStringGetTextDatum(psprintf("execution failed: the batch running it failed: %s",
 											 batch_error ? batch_error : "unknown error"));
 	worker_stmt(&fail_batch_stmt, values);
+	execlog_follow_up_recovered();
 	end_tx();
 	pfree(batch_ids);
 	batch_ids = NULL;
@@ -652,7 +639,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		values[0] = Int32GetDatum(slot);
 		values[1] = Int32GetDatum(execlog_workers);
 		worker_stmt(&recover_stmt, values);
-		SPI_freetuptable(SPI_tuptable);
+		execlog_follow_up_recovered();
 		*recovered = true;
 	}
 	/* execlog.retention: worker 0 prunes once a minute */

@@ -32,6 +32,8 @@ Idempotency-Key header):
     /bearer                needs "Bearer BEARER_TOKEN"; echoes the headers
     /ratelimit?after=N     429 with Retry-After: N on the first call per key
     /redirect?to=URL       302 to URL
+    /record?s=N            any method: appends [key, X-Attempt header] to
+                           stats "record" and answers after N seconds (default 0)
     /stats                 counters as JSON;   POST /reset clears them
 """
 import argparse
@@ -62,7 +64,7 @@ def reset():
         stats.update({"token_requests": 0, "tokens": [], "protected": 0,
                       "protected_401": 0, "flaky": {}, "sleep": {},
                       "slow_once": {}, "ratelimit": {}, "requests": 0,
-                      "nap_now": 0, "nap_max": 0})
+                      "nap_now": 0, "nap_max": 0, "record": []})
         valid_tokens.clear()
 
 
@@ -138,6 +140,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             return self.reply(200, {"slept": True})
+        if path == "/record":
+            with lock:
+                stats["record"].append([key, self.headers.get("X-Attempt", "")])
+            time.sleep(float(q.get("s", "0")))
+            return self.reply(200, {"recorded": key})
         if path == "/nap":
             with lock:
                 stats["nap_now"] += 1

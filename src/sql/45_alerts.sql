@@ -187,6 +187,11 @@ BEGIN
 				RAISE EXCEPTION 'on_failure.task.due of automation "%" must be positive', NEW.name
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
+			/* as a task step's "due": a task is due within a year */
+			IF due > interval '1 year' THEN
+				RAISE EXCEPTION 'on_failure.task.due of automation "%" must be at most 1 year, not %', NEW.name, part ->> 'due'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
 		END IF;
 	END IF;
 

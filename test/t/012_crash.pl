@@ -65,11 +65,12 @@ is(q1($node, "SELECT count(*) FROM execlog.executions WHERE status = 'running'")
 
 # ---- no retry budget: interrupted stays failed, with a task
 automation($node, 'fragile', run_as => "'runner'", max_retries => 0,
-	on_failure => q{'{"task": {"assignee": "ops"}, "alert": {"channel": "email", "target": "ops@example.com"}}'}, steps => [
+	on_failure => q{'{"task": {"assignee": "ops", "title": "execution {{ $.execution.id }} of {{ $.payload.who }}"},
+		"alert": {"channel": "email", "target": "ops@example.com", "message": "{{ $.payload.who }}: attempt {{ $.execution.attempt }} failed"}}'}, steps => [
 	['nap', 'sql', '{"query": "SELECT pg_sleep(CASE WHEN on_ THEN 600 ELSE 0 END) FROM public.hold"}'],
 ]);
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = true});
-$e = q1($node, q{SELECT execlog.start('fragile')});
+$e = q1($node, q{SELECT execlog.start('fragile', '{"who": "maria"}')});
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND state = 'active' AND query LIKE '%execution $e,%'"),
 	'fragile execution runs');
@@ -77,9 +78,10 @@ $node->stop('immediate');
 $node->start;
 ok(wait_status($node, $e, "'failed'"), 'interrupted execution without retries left is failed');
 like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"), qr/^interrupted/, 'error says it was interrupted');
-is(q1($node, "SELECT assignee FROM execlog.tasks WHERE execution_id = $e"), 'ops', 'a follow-up task was created');
-is(q1($node, "SELECT channel || '|' || target || '|' || status FROM execlog.alerts WHERE execution_id = $e"),
-	'email|ops@example.com|pending', 'and its alert');
+is(q1($node, "SELECT assignee || '|' || title FROM execlog.tasks WHERE execution_id = $e"), "ops|execution $e of maria",
+	'a follow-up task was created, its placeholders resolved after the crash');
+is(q1($node, "SELECT channel || '|' || target || '|' || status || '|' || message FROM execlog.alerts WHERE execution_id = $e"),
+	'email|ops@example.com|pending|maria: attempt 1 failed', 'and its alert');
 $node->safe_psql('postgres', q{UPDATE public.hold SET on_ = false});
 
 # ---- pg_terminate_backend: the worker comes back

@@ -99,7 +99,8 @@ CREATE TABLE public.unstuck (x int);
 CREATE TRIGGER stuck BEFORE UPDATE ON execlog.executions
 	FOR EACH ROW EXECUTE FUNCTION public.stuck();
 });
-automation($node, 'once', run_as => "'runner'", max_retries => 0, steps => [
+automation($node, 'once', run_as => "'runner'", max_retries => 0,
+	on_failure => q{'{"task": {"assignee": "ops", "title": "stuck: {{ $.payload.stuck }}"}}'}, steps => [
 	['one', 'sql', '{"query": "SELECT 1 AS one"}'],
 ]);
 $e = q1($node, q{SELECT execlog.start('once', '{"stuck": true}')});
@@ -109,6 +110,8 @@ $node->safe_psql('postgres', q{INSERT INTO public.unstuck VALUES (1)});
 ok(wait_status($node, $e, "'failed'"), 'once it can, it ends failed (no retry left)');
 like(q1($node, "SELECT error FROM execlog.executions WHERE id = $e"),
 	qr/the batch running it failed: stuck execution/, 'failed with the error of its batch');
+is(q1($node, "SELECT title FROM execlog.tasks WHERE execution_id = $e"), 'stuck: true',
+	'its on_failure task is created, placeholders resolved');
 
 # the same with a retry left: failed as after a crash, then retried
 $node->safe_psql('postgres', q{DELETE FROM public.unstuck});

@@ -70,6 +70,84 @@ is($node->safe_psql('postgres',
 		"SELECT output->'body'->>'calls' FROM execlog.execution_steps WHERE execution_id = $id AND attempt = 2"),
 	'2', 'the second attempt recorded the answer');
 
+# a cancel of an execution whose request is in flight, and its worker dies
+# before it could end the request's row: the row is final all the same
+$node->safe_psql('postgres', qq{
+INSERT INTO execlog.automations (account_id, name, max_retries) VALUES (1, 'sleeper', 3), (1, 'quick', 0);
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+SELECT id, 1, 'call', 'http', '{"url": "$base/sleep?s=120", "timeout": "5 minutes"}'
+  FROM execlog.automations WHERE name = 'sleeper';
+INSERT INTO execlog.steps (automation_id, position, name, kind, config)
+SELECT id, 1, 'call', 'http', '{"url": "$base/json"}'
+  FROM execlog.automations WHERE name = 'quick';
+});
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+$node->reload;
+$id = $node->safe_psql('postgres', "SELECT execlog.start('sleeper')");
+$node->poll_query_until('postgres',
+	"SELECT status = 'running' FROM execlog.execution_steps WHERE execution_id = $id") or die;
+$worker = $node->safe_psql('postgres', "SELECT worker FROM execlog.executions WHERE id = $id");
+my $pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND application_name = 'execlog worker $worker'");
+kill 'STOP', $pid;
+$node->safe_psql('postgres', "SELECT execlog.cancel($id)");
+kill 'KILL', $pid;
+kill 'CONT', $pid;
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'execlog worker'") or die;
+is($node->safe_psql('postgres', "SELECT status FROM execlog.executions WHERE id = $id"),
+	'cancelled', 'the execution stays cancelled through the crash');
+is($node->safe_psql('postgres',
+		"SELECT status || ': ' || coalesce(error, '') FROM execlog.execution_steps WHERE execution_id = $id"),
+	'failed: request aborted: the execution is cancelled, no longer running',
+	'the row of its request in flight is not left running (its worker died before ending it)');
+$id = $node->safe_psql('postgres', "SELECT execlog.start('quick')");
+$node->poll_query_until('postgres',
+	"SELECT status = 'success' FROM execlog.executions WHERE id = $id") or die;
+pass('executions run after the crash');
+
+# a cancel while the worker writes the running row of a slow request (a
+# trigger makes that write take 2 s): the cancel waits for it and ends the
+# row, so at no commit is a cancelled execution left with a running row
+# (a deferred trigger checks at the worker's commit)
+$node->safe_psql('postgres', q{
+CREATE TABLE public.violations (execution bigint, status text);
+CREATE FUNCTION public.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.kind = 'http' AND NEW.status = 'running' THEN
+		PERFORM pg_catalog.pg_sleep(2);
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE FUNCTION public.check_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.violations
+	SELECT e.id, e.status FROM execlog.executions e
+	 WHERE e.id = NEW.execution_id AND e.status <> 'running'
+	   AND EXISTS (SELECT 1 FROM execlog.execution_steps s
+	                WHERE s.execution_id = NEW.execution_id AND s.attempt = NEW.attempt
+	                  AND s.position = NEW.position AND s.status = 'running');
+	RETURN NULL;
+END $$;
+CREATE TRIGGER slow_row BEFORE INSERT ON execlog.execution_steps
+	FOR EACH ROW EXECUTE FUNCTION public.slow_row();
+CREATE CONSTRAINT TRIGGER check_row AFTER INSERT ON execlog.execution_steps
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.check_row();
+});
+$id = $node->safe_psql('postgres', "SELECT execlog.start('sleeper')");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND wait_event = 'PgSleep'")
+  or die;
+$node->safe_psql('postgres', "SELECT execlog.cancel($id)");
+$node->poll_query_until('postgres',
+	"SELECT status = 'failed' FROM execlog.execution_steps WHERE execution_id = $id") or die;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM public.violations'), '0',
+	'a cancel racing the write of a running row never leaves it running at a commit');
+is($node->safe_psql('postgres',
+		"SELECT status || ': ' || coalesce(error, '') FROM execlog.execution_steps WHERE execution_id = $id"),
+	'failed: request aborted: the execution is cancelled, no longer running', 'the row ends failed');
+$node->safe_psql('postgres', 'DROP TRIGGER slow_row ON execlog.execution_steps; DROP TRIGGER check_row ON execlog.execution_steps');
+
 $node->stop;
 $server->kill_kill;
 done_testing();
