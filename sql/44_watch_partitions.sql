@@ -79,12 +79,22 @@ SELECT execlog.unwatch('t44_renamed.sales_eu', 'plain');
 SELECT execlog.watch('t44_renamed.sales', 'plain') > 0 AS watched;
 SELECT execlog.watch('t44_renamed.orders_us_big', 'plain');
 SELECT config ->> 'table' AS watched_as FROM execlog.triggers WHERE kind = 'data';
--- nor can PostgreSQL attach a table it watches to one it watches (README:
--- its error names the row trigger; unwatch the table first, the watch of
--- the partitioned table covers it once attached)
+-- nor can a table it watches be attached to one it watches, nor a
+-- partitioned table one of whose partitions it watches, nor to a partition
+-- of one: unwatch the table first, the watch of the partitioned table
+-- covers it once attached (another automation's watch is no obstacle)
 CREATE TABLE t44_renamed.orders_moon (id int, region text, amount numeric);
 SELECT execlog.watch('t44_renamed.orders_moon', 'plain') > 0 AS watched;
 ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_moon FOR VALUES IN ('moon');
+CREATE TABLE t44_renamed.orders_mars (id int, region text, amount numeric) PARTITION BY RANGE (amount);
+CREATE TABLE t44_renamed.orders_mars_all PARTITION OF t44_renamed.orders_mars FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+SELECT execlog.watch('t44_renamed.orders_mars_all', 'plain') > 0 AS watched;
+ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_mars FOR VALUES IN ('mars');
+ALTER TABLE t44_renamed.orders_us ATTACH PARTITION t44_renamed.orders_moon FOR VALUES FROM (-100) TO (0);
+SELECT execlog.unwatch('t44_renamed.orders_mars_all', 'plain');
+SELECT execlog.watch('t44_renamed.orders_mars_all', 'orders') > 0 AS watched;
+ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_mars FOR VALUES IN ('mars');
+SELECT execlog.unwatch('t44_renamed.orders_mars_all', 'orders');
 SELECT execlog.unwatch('t44_renamed.orders_moon', 'plain');
 ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_moon FOR VALUES IN ('moon');
 INSERT INTO t44_renamed.orders_moon VALUES (18, 'moon', 1);
