@@ -265,7 +265,7 @@ SELECT column_name FROM information_schema.columns
  WHERE table_schema = 'execlog' AND table_name = 'my_tasks' ORDER BY ordinal_position;
 SELECT p.oid::regprocedure, p.proacl FROM pg_proc p
  WHERE p.proname IN ('complete_task', 'dismiss_task', '_alert_step_check', '_task_step_check', '_has_placeholder', '_due_at', '_on_failure_escalation')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT has_table_privilege('public', 'execlog.my_tasks', 'SELECT') AS public_reads,
 	   has_table_privilege('execlog_reader', 'execlog.my_tasks', 'SELECT') AS reader_reads;
 

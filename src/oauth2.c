@@ -20,9 +20,10 @@
  *	  not reported within the HTTP timeout plus a margin (its worker died)
  *	  is taken over by the next one who asks.
  *
- * A fetch that failed is remembered for a moment with its (scrubbed)
- * error, so that the requests of the other workers that waited for it
- * fail with the same error instead of each fetching again.  A token that
+ * A fetch that failed is remembered with its (scrubbed) error, so that
+ * the requests of the other workers that waited for it fail with the same
+ * error instead of each fetching again; requests that come later try
+ * again.  A token that
  * was answered with 401 is dropped by the first worker that reports it
  * (execlog_token_get with "stale"), and one new fetch follows.
  *
@@ -32,8 +33,9 @@
  * EXECLOG_TOKEN_SLOTS connections share tokens at once; past that, the
  * least recently used token that nobody is fetching makes room.
  *
- * Everything here runs under one LWLock; nothing under it does I/O or
- * can fail.
+ * Everything here runs under one LWLock; nothing under it does I/O,
+ * allocates or can fail (an error raised between transactions would leave
+ * it held: the worker's recovery block releases all LWLocks as well).
  *
  *-------------------------------------------------------------------------
  */
@@ -47,9 +49,6 @@
 
 /* How long an unreported fetch holds off the others, past the timeout. */
 #define FETCH_MARGIN_MS 5000
-
-/* How long a failed fetch's error stands for the requests that waited. */
-#define FAILURE_STANDS_MS 2000
 
 typedef struct SharedToken
 {
@@ -162,6 +161,8 @@ execlog_token_get(int64 connection_id, TimestampTz updated_at, const char *stale
 	TimestampTz now = GetCurrentTimestamp();
 	SharedToken *s;
 	TokenState	state;
+	char		copy[Max(EXECLOG_TOKEN_MAX, 256)];
+	int			copy_len = 0;
 
 	if (shared_tokens == NULL)
 		return TOKEN_FETCH;
@@ -180,14 +181,15 @@ execlog_token_get(int64 connection_id, TimestampTz updated_at, const char *stale
 
 	if (s->len > 0 && now < s->expires_at)
 	{
-		*token = pnstrdup(s->token, s->len);
+		/* copied out under the lock, allocated after it */
+		memcpy(copy, s->token, s->len);
+		copy_len = s->len;
 		*expires_at = s->expires_at;
 		state = TOKEN_READY;
 	}
-	else if (waiting_since != 0 && s->failed_at >= waiting_since &&
-			 s->fetcher == 0 && s->failed_at > now - FAILURE_STANDS_MS * INT64CONST(1000))
+	else if (waiting_since != 0 && s->failed_at >= waiting_since && s->fetcher == 0)
 	{
-		*error = pstrdup(s->error);
+		copy_len = strlcpy(copy, s->error, sizeof(s->error));
 		state = TOKEN_FAILED;
 	}
 	else if (s->fetcher == 0 || s->fetcher == MyProcPid ||
@@ -200,6 +202,11 @@ execlog_token_get(int64 connection_id, TimestampTz updated_at, const char *stale
 	else
 		state = TOKEN_WAIT;
 	LWLockRelease(shared_tokens->lock);
+
+	if (state == TOKEN_READY)
+		*token = pnstrdup(copy, copy_len);
+	else if (state == TOKEN_FAILED)
+		*error = pnstrdup(copy, copy_len);
 	return state;
 }
 

@@ -28,6 +28,7 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "alerts.h"
 #include "http.h"
 #include "plans.h"
 
@@ -45,6 +46,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -591,6 +593,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	uint64		due = 0;
 	TimestampTz now;
 	bool		look_due;
+	bool		more_alerts;
 
 	if (batch_ids != NULL)
 		fail_broken_batch(slot);
@@ -667,13 +670,16 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		execlog_http_batch_done();	/* sends the requests the batch prepared */
 	}
 
+	/* alert deliveries: outcomes recorded, due alerts sent (alert_send.c) */
+	more_alerts = execlog_alerts_pass(sleep_ms);
+
 	/*
 	 * Look again at once after any work: a full batch may have more behind
 	 * it, and finished executions may have freed throttle slots.  With
 	 * enough requests in flight the claim was skipped: look again as soon
 	 * as answers come in.
 	 */
-	return due > 0 || saturated || ids != NIL;
+	return due > 0 || saturated || ids != NIL || more_alerts;
 }
 
 /*
@@ -817,6 +823,8 @@ execlog_worker_main(Datum main_arg)
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
+		/* as the autovacuum launcher does */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
@@ -830,6 +838,8 @@ execlog_worker_main(Datum main_arg)
 		}
 		EmitErrorReport();
 		AbortCurrentTransaction();
+		/* an error between transactions leaves no lock behind either */
+		LWLockReleaseAll();
 		execlog_set_current_execution(slot, 0);
 		execlog_http_batch_abort();
 		pgstat_report_activity(STATE_IDLE, NULL);
