@@ -53,6 +53,7 @@ DROP TRIGGER impostor ON public.t43_invoices;
 -- unwatch drops the row trigger; deleting an automation drops its watches
 SELECT execlog.unwatch('public.t43_invoices', 'approve');
 SELECT execlog.unwatch('public.t43_invoices', 'approve');
+-- (the watch of temp went with its row trigger, dropped above)
 SELECT execlog.unwatch('public.t43_invoices', 'temp');
 INSERT INTO execlog.automations (id, account_id, name) VALUES (3, 1, 'gone');
 SELECT execlog.watch('public.t43_invoices', 'gone') > 0 AS watched;

@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS execlog CASCADE;
 DROP SCHEMA IF EXISTS t44 CASCADE;
 DROP SCHEMA IF EXISTS t44_renamed CASCADE;
-DROP TABLE IF EXISTS public.t44_owned;
+DROP TABLE IF EXISTS public.t44_owned, public.t44_rt, public.t44_rtp1, public.t44_rtp;
 DROP ROLE IF EXISTS t44_owner;
 RESET client_min_messages;
 CREATE EXTENSION execlog;
@@ -79,11 +79,26 @@ SELECT execlog.unwatch('t44_renamed.sales_eu', 'plain');
 SELECT execlog.watch('t44_renamed.sales', 'plain') > 0 AS watched;
 SELECT execlog.watch('t44_renamed.orders_us_big', 'plain');
 SELECT config ->> 'table' AS watched_as FROM execlog.triggers WHERE kind = 'data';
--- nor can PostgreSQL attach a table it watches to one it watches
+-- nor can a table it watches be attached to one it watches, nor a
+-- partitioned table one of whose partitions it watches, nor to a partition
+-- of one: unwatch the table first, the watch of the partitioned table
+-- covers it once attached (another automation's watch is no obstacle)
 CREATE TABLE t44_renamed.orders_moon (id int, region text, amount numeric);
 SELECT execlog.watch('t44_renamed.orders_moon', 'plain') > 0 AS watched;
 ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_moon FOR VALUES IN ('moon');
+CREATE TABLE t44_renamed.orders_mars (id int, region text, amount numeric) PARTITION BY RANGE (amount);
+CREATE TABLE t44_renamed.orders_mars_all PARTITION OF t44_renamed.orders_mars FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+SELECT execlog.watch('t44_renamed.orders_mars_all', 'plain') > 0 AS watched;
+ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_mars FOR VALUES IN ('mars');
+ALTER TABLE t44_renamed.orders_us ATTACH PARTITION t44_renamed.orders_moon FOR VALUES FROM (-100) TO (0);
+SELECT execlog.unwatch('t44_renamed.orders_mars_all', 'plain');
+SELECT execlog.watch('t44_renamed.orders_mars_all', 'orders') > 0 AS watched;
+ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_mars FOR VALUES IN ('mars');
+SELECT execlog.unwatch('t44_renamed.orders_mars_all', 'orders');
 SELECT execlog.unwatch('t44_renamed.orders_moon', 'plain');
+ALTER TABLE t44_renamed.sales ATTACH PARTITION t44_renamed.orders_moon FOR VALUES IN ('moon');
+INSERT INTO t44_renamed.orders_moon VALUES (18, 'moon', 1);
+SELECT automation_id, triggered_by FROM execlog.executions WHERE payload ->> 'id' = '18';
 SELECT execlog.unwatch('t44_renamed.sales', 'plain');
 SELECT count(*) AS data_triggers FROM execlog.triggers WHERE kind = 'data';
 SELECT count(*) AS row_triggers FROM pg_trigger WHERE tgname LIKE 'execlog_watch_%';
@@ -122,6 +137,37 @@ RESET ROLE;
 SELECT count(*) AS data_triggers FROM execlog.triggers WHERE kind = 'data';
 SELECT triggered_by, trigger_id IS NULL AS trigger_gone FROM execlog.executions WHERE payload = '{"id": 3}';
 DROP ROLE t44_owner;
+-- a row trigger dropped by itself takes its watch along: by DROP TRIGGER,
+-- or with a column its condition uses; the watch of another automation, and
+-- a partition's clone dropped by DETACH, leave the others alone
+CREATE TABLE public.t44_rt (id int, c int);
+SELECT execlog.watch('public.t44_rt', 'orders') > 0 AS watched;
+SELECT execlog.watch('public.t44_rt', 'plain', 'NEW.id > 0') > 0 AS watched;
+DROP TRIGGER execlog_watch_1 ON public.t44_rt;
+SELECT a.name, tr.watched_table FROM execlog.triggers tr JOIN execlog.automations a ON a.id = tr.automation_id
+ WHERE tr.kind = 'data';
+SELECT execlog.unwatch('public.t44_rt', 'orders');
+INSERT INTO public.t44_rt VALUES (19, 1);
+SELECT automation_id, triggered_by FROM execlog.executions WHERE payload ->> 'id' = '19';
+SELECT execlog.watch('public.t44_rt', 'orders', 'NEW.c > 0') > 0 AS watched;
+ALTER TABLE public.t44_rt DROP COLUMN c;
+ALTER TABLE public.t44_rt DROP COLUMN c CASCADE;
+SELECT a.name, tr.watched_table FROM execlog.triggers tr JOIN execlog.automations a ON a.id = tr.automation_id
+ WHERE tr.kind = 'data';
+SELECT execlog.watch('public.t44_rt', 'orders') > 0 AS watched;
+SELECT execlog.unwatch('public.t44_rt', 'orders');
+SELECT execlog.unwatch('public.t44_rt', 'plain');
+DROP TABLE public.t44_rt;
+CREATE TABLE public.t44_rtp (id int) PARTITION BY RANGE (id);
+CREATE TABLE public.t44_rtp1 PARTITION OF public.t44_rtp FOR VALUES FROM (0) TO (100);
+SELECT execlog.watch('public.t44_rtp', 'orders') > 0 AS watched;
+ALTER TABLE public.t44_rtp DETACH PARTITION public.t44_rtp1;
+SELECT count(*) AS data_triggers FROM execlog.triggers WHERE kind = 'data';
+DROP TABLE public.t44_rtp1;
+DROP TRIGGER execlog_watch_1 ON public.t44_rtp;
+SELECT count(*) AS data_triggers FROM execlog.triggers WHERE kind = 'data';
+SELECT count(*) AS row_triggers FROM pg_trigger WHERE tgname LIKE 'execlog_watch_%';
+DROP TABLE public.t44_rtp;
 -- dropping other things is not disturbed; the automations can go
 CREATE TABLE public.t44_unwatched (id int);
 DROP TABLE public.t44_unwatched;

@@ -267,4 +267,5 @@ _PG_init(void)
 	RegisterXactCallback(execlog_xact_callback, NULL);
 
 	execlog_register_workers();
+	execlog_watch_attach_init();
 }

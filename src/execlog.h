@@ -86,6 +86,9 @@ extern void execlog_cancel_at_commit(int slot, int64 execution_id);
 extern void execlog_register_workers(void);
 extern void execlog_wake_workers(void);
 
+/* A clear error for ATTACH PARTITION of watched tables (watch_attach.c) */
+extern void execlog_watch_attach_init(void);
+
 /* ----------
  * Privilege helpers (privs.c)
  * ----------

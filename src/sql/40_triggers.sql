@@ -172,10 +172,16 @@ CREATE TRIGGER triggers_unwatch AFTER DELETE ON execlog.triggers
 /*
  * A watched table that is dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
  * OWNED) takes its data triggers along, in the same transaction: no data
- * trigger names a table that is gone.  The executions they started stay,
- * with trigger_id NULL (as after unwatch()).  Run for every DROP in the
- * database, by whoever drops: one small DELETE, nothing when no watched
- * table is among the dropped objects.
+ * trigger names a table that is gone.  So does a row trigger
+ * execlog_watch_<automation id> dropped by itself (DROP TRIGGER, or ALTER
+ * TABLE ... DROP COLUMN ... CASCADE of a column the condition uses): the
+ * data trigger of that automation whose table no longer has that row
+ * trigger goes, since it could never fire again (a partition's clone,
+ * dropped by DETACH PARTITION, leaves the watch of its parent alone).  The
+ * executions they started stay, with trigger_id NULL (as after unwatch()).
+ * Run for every DROP in the database, by whoever drops: one small DELETE,
+ * nothing when no watched table nor row trigger of a watch is among the
+ * dropped objects.
  */
 CREATE FUNCTION execlog._watched_tables_dropped() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -185,15 +191,20 @@ BEGIN
 	DELETE FROM execlog.triggers tr
 	 USING pg_catalog.pg_event_trigger_dropped_objects() d
 	 WHERE tr.kind = 'data'
-	   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
-	   AND tr.watched_table OPERATOR(pg_catalog.=) d.objid;
+	   AND ((d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
+	         AND tr.watched_table OPERATOR(pg_catalog.=) d.objid)
+	     OR (d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+	         AND d.address_names[3] = 'execlog_watch_' || tr.automation_id
+	         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+	                          WHERE g.tgrelid OPERATOR(pg_catalog.=) tr.watched_table
+	                            AND g.tgname = d.address_names[3] AND g.tgparentid = 0)));
 END
 $$;
-COMMENT ON FUNCTION execlog._watched_tables_dropped() IS 'deletes the data triggers of dropped tables (internal)';
+COMMENT ON FUNCTION execlog._watched_tables_dropped() IS 'deletes the data triggers of dropped tables and of dropped row triggers of watches (internal)';
 
 CREATE EVENT TRIGGER execlog_watched_tables_dropped ON sql_drop
 	EXECUTE FUNCTION execlog._watched_tables_dropped();
-COMMENT ON EVENT TRIGGER execlog_watched_tables_dropped IS 'a dropped watched table takes its data triggers along';
+COMMENT ON EVENT TRIGGER execlog_watched_tables_dropped IS 'a dropped watched table, or a dropped row trigger of a watch, takes its data triggers along';
 
 GRANT EXECUTE ON FUNCTION execlog.watch(regclass, text, text), execlog.unwatch(regclass, text),
 	execlog._watch_fire()

@@ -275,17 +275,27 @@ SELECT execlog.watch('public.orders', 'ok', 'NEW.amount > 10');
 INSERT INTO public.orders VALUES (1, 50), (2, 5);
 SELECT execlog.watch('public.sales', 'partial');
 });
-	# a watch whose table was dropped, in another database: the update removes it
+	# in another database, watches whose tables were dropped or renamed
+	# (another table taking the old name), which the update must tell apart
+	# by their row triggers, not by name
 	$node->safe_psql('postgres', 'CREATE DATABASE dangling');
 	$node->safe_psql('dangling', q{
 CREATE EXTENSION execlog;
 INSERT INTO execlog.accounts (name) VALUES ('acme');
-INSERT INTO execlog.automations (account_id, name) VALUES (1, 'w');
+INSERT INTO execlog.automations (account_id, name) VALUES (1, 'w'), (1, 'r');
 CREATE TABLE public.gone (id int);
 CREATE TABLE public.kept (id int);
+CREATE TABLE public.moved (id int);
+CREATE TABLE public.orders (id int, amount int);
 SELECT execlog.watch('public.gone', 'w');
 SELECT execlog.watch('public.kept', 'w');
+SELECT execlog.watch('public.moved', 'w', 'NEW.id > 0');
+SELECT execlog.watch('public.orders', 'r', 'NEW.amount > 10');
 DROP TABLE public.gone;
+CREATE TABLE public.gone (id int);
+ALTER TABLE public.moved RENAME TO moved_now;
+CREATE TABLE public.moved (id int);
+ALTER TABLE public.orders RENAME TO orders_old;
 });
 	wait_for($node, q{
 SELECT count(*) FILTER (WHERE status = 'paused') = 3
@@ -430,8 +440,32 @@ SELECT count(*) = 0 FROM execlog.executions
  WHERE trigger_kind = 'data' AND status IN ('pending', 'queued', 'running')}, 'the executions the watches started ran');
 	$node->safe_psql('dangling', 'ALTER EXTENSION execlog UPDATE');
 	is($node->safe_psql('dangling', q{
-SELECT string_agg(watched_table::text, ' ') FROM execlog.triggers WHERE kind = 'data'}),
-		'kept', 'the update deleted the watch of a dropped table and kept the other');
+SELECT string_agg(a.name || ':' || (tr.config ->> 'table') || '=' || tr.watched_table::text, ' ' ORDER BY tr.id)
+  FROM execlog.triggers tr JOIN execlog.automations a ON a.id = tr.automation_id WHERE tr.kind = 'data'}),
+		'w:public.kept=kept w:public.moved=moved_now r:public.orders=orders_old',
+		'the update deleted the watch of a dropped table and kept those of renamed tables, by their row triggers');
+	is($node->safe_psql('dangling', q{
+SELECT string_agg(tgrelid::regclass::text || ' ' || tgname, ', ' ORDER BY tgrelid::regclass::text)
+  FROM pg_trigger WHERE tgname LIKE 'execlog_watch_%'}),
+		'kept execlog_watch_1, moved_now execlog_watch_1, orders_old execlog_watch_2',
+		'no row trigger is left without a watch, none is on the tables that took the old names');
+	$node->safe_psql('dangling', q{
+INSERT INTO public.moved_now VALUES (1), (-1);
+INSERT INTO public.orders_old VALUES (2, 50), (3, 5);
+INSERT INTO public.moved VALUES (4);
+INSERT INTO public.gone VALUES (5);
+INSERT INTO public.kept VALUES (6)});
+	is($node->safe_psql('dangling', q{
+SELECT string_agg(a.name || ' ' || (e.payload ->> 'id') || ' ' || e.triggered_by, ', ' ORDER BY e.id)
+  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id}),
+		'w 1 public.moved_now, r 2 public.orders_old, w 6 public.kept',
+		'the watches of tables renamed under the old release fire again, with their conditions');
+	$node->safe_psql('dangling', q{
+SELECT execlog.unwatch('public.kept', 'w');
+SELECT execlog.unwatch('public.moved_now', 'w');
+SELECT execlog.unwatch('public.orders_old', 'r')});
+	($rc, $out, $err) = $node->psql('dangling', 'DROP EXTENSION execlog');
+	is($rc . $err, '0', 'once unwatched, nothing holds on to the extension: DROP EXTENSION without CASCADE');
 	my $cmd = $node->safe_psql('postgres', q{SELECT command FROM cron.job WHERE jobname LIKE 'execlog schedule %'});
 	$node->safe_psql('postgres', $cmd);
 	is($node->safe_psql('postgres', q{
