@@ -128,5 +128,6 @@ extern void execlog_run_batch(int slot, List *ids);
 extern int	execlog_worker_slot;
 extern bool execlog_cancel_requested(int64 execution_id);
 extern void execlog_set_current_execution(int slot, int64 execution_id);
+extern void execlog_step_interruptible(bool on);
 
 #endif							/* EXECLOG_ENGINE_H */

@@ -793,7 +793,12 @@ step_call(void *arg)
 		c->row->started_at = 0;
 	}
 	else
+	{
+		/* a committed cancel of this execution interrupts the step (worker.c) */
+		execlog_step_interruptible(true);
 		c->go_on = run_step(c->run, c->def, c->row);
+		execlog_step_interruptible(false);
+	}
 }
 
 /*
@@ -808,7 +813,10 @@ try_step(ExecRun *run, StepDef *def, StepRow *row, bool *go_on)
 	ErrorData  *edata = execlog_try(step_call, &c);
 
 	if (edata != NULL)
+	{
 		disable_timeout(STATEMENT_TIMEOUT, false);	/* a failed sql step's */
+		execlog_step_interruptible(false);
+	}
 	else
 		*go_on = c.go_on;
 	return edata;
@@ -840,6 +848,16 @@ run_execution(ExecRun *run, int first)
 		bool		go_on = true;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A cancel committed since the last step (or while the worker ran
+		 * its own statements) stops this execution here, and only it.
+		 */
+		if (execlog_cancel_requested(run->id))
+		{
+			run->cancelled = true;
+			return;
+		}
 		if (GetCurrentTimestamp() >= run->deadline)
 		{
 			reject(run);
@@ -1325,6 +1343,7 @@ execlog_run_batch(int slot, List *ids)
 			edata = CopyErrorData();
 			FlushErrorState();
 			disable_timeout(STATEMENT_TIMEOUT, false);
+			execlog_step_interruptible(false);
 			while (GetCurrentTransactionNestLevel() > level)
 				RollbackAndReleaseCurrentSubTransaction();
 		}

@@ -681,31 +681,80 @@ worker_detach(int code, Datum arg)
 	execlog_shared->slots[slot].pid = 0;
 	execlog_shared->slots[slot].latch = NULL;
 	execlog_shared->slots[slot].execution_id = 0;
-	execlog_shared->slots[slot].cancel_id = 0;
 	execlog_shared->slots[slot].exit_requested = false;
 	SpinLockRelease(&execlog_shared->mutex);
 }
 
 /*
+ * Per-execution cancels.
+ *
+ * A committed execlog.cancel() of the execution this worker runs bumps its
+ * slot's cancel generation (execlog.c, signal_cancels); no signal is sent,
+ * so nothing can interrupt the worker's own statements (claims, step rows,
+ * follow-ups) or another execution of the batch.  The cancel is acted on
+ * in two places only:
+ *
+ *	- at every step boundary (execlog_cancel_requested, see executor.c):
+ *	  the execution stops there and what it did in this batch is undone;
+ *	- inside a running step: while a step runs, the timeout
+ *	  cancel_check_timeout fires every CANCEL_CHECK_MS and, when the
+ *	  generation moved, sets QueryCancelPending as a SIGINT would.
+ *
+ * Why a timeout: the step's statement is ordinary PostgreSQL code in this
+ * process (pg_sleep, a long scan, a lock wait); it reaches
+ * CHECK_FOR_INTERRUPTS often, but nothing in it looks at our slot, and a
+ * SetLatch from the canceller only wakes a latch wait, which then goes back
+ * to sleep.  A timeout handler runs in the SIGALRM handler of this process
+ * (PostgreSQL 15 timeout.c), so it may only do what a signal handler may:
+ * it reads the generation without the spinlock (pg_atomic_read_u32 is a
+ * plain load on every platform, simulated atomics included) and sets the
+ * same flags StatementCancelHandler sets; the next CHECK_FOR_INTERRUPTS in
+ * the statement raises "canceling statement due to user request"
+ * (ERRCODE_QUERY_CANCELED), which fails the step's subtransaction only.
+ * The timeout is disabled, and a flag it may have set after the statement
+ * ended is cleared, before the worker runs any statement of its own
+ * (execlog_step_interruptible(false)).  An executor hook checking between
+ * rows would not interrupt a statement that returns no rows for a long
+ * time (pg_sleep, a lock wait), hence the timeout.
+ */
+#define CANCEL_CHECK_MS 100
+
+static TimeoutId cancel_check_timeout;
+static volatile sig_atomic_t step_interruptible = false;
+static int64 current_execution = 0;
+static volatile uint32 cancel_base = 0;	/* cancel_gen when it started */
+
+/*
+ * cancel_check
+ *		Timeout handler (signal context): interrupt the running step when a
+ *		cancel of its execution was committed.
+ */
+static void
+cancel_check(void)
+{
+	if (step_interruptible && execlog_worker_slot >= 0 &&
+		pg_atomic_read_u32(&execlog_shared->slots[execlog_worker_slot].cancel_gen) != cancel_base)
+	{
+		InterruptPending = true;
+		QueryCancelPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+/*
  * execlog_set_current_execution
  *		Publish which execution this worker runs (0: none), so that a
- *		committed cancel can interrupt it.
+ *		committed cancel of it reaches this worker, and of no other.
  */
 void
 execlog_set_current_execution(int slot, int64 execution_id)
 {
 	SpinLockAcquire(&execlog_shared->mutex);
 	execlog_shared->slots[slot].execution_id = execution_id;
-	if (execution_id == 0)
-		execlog_shared->slots[slot].cancel_id = 0;
+	/* cancels committed from now on while it runs are for this execution */
+	cancel_base = pg_atomic_read_u32(&execlog_shared->slots[slot].cancel_gen);
 	SpinLockRelease(&execlog_shared->mutex);
-
-	/*
-	 * No statement of the finished execution runs any more: a cancel meant
-	 * for it that is still pending must not interrupt the next one.
-	 */
-	if (execution_id == 0)
-		QueryCancelPending = false;
+	current_execution = execution_id;
 }
 
 /*
@@ -715,14 +764,45 @@ execlog_set_current_execution(int slot, int64 execution_id)
 bool
 execlog_cancel_requested(int64 execution_id)
 {
-	bool		result;
-
-	if (execlog_worker_slot < 0)
+	if (execlog_worker_slot < 0 || execution_id == 0 ||
+		execution_id != current_execution)
 		return false;
-	SpinLockAcquire(&execlog_shared->mutex);
-	result = execlog_shared->slots[execlog_worker_slot].cancel_id == execution_id;
-	SpinLockRelease(&execlog_shared->mutex);
-	return result;
+	return pg_atomic_read_u32(&execlog_shared->slots[execlog_worker_slot].cancel_gen) !=
+		cancel_base;
+}
+
+/*
+ * execlog_step_interruptible
+ *		Around a step (true before it, false after it, on success and on
+ *		error): while a step runs, a committed cancel of its execution
+ *		interrupts it (see above).
+ */
+void
+execlog_step_interruptible(bool on)
+{
+	if (execlog_worker_slot < 0)
+		return;
+	if (on)
+	{
+		step_interruptible = true;
+		enable_timeout_every(cancel_check_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 CANCEL_CHECK_MS),
+							 CANCEL_CHECK_MS);
+		/* a cancel committed between the boundary check and now */
+		cancel_check();
+	}
+	else
+	{
+		disable_timeout(cancel_check_timeout, false);
+		step_interruptible = false;
+
+		/*
+		 * The step is over: a cancel it did not reach is noticed at the next
+		 * step boundary, and must not interrupt a statement of the worker.
+		 */
+		QueryCancelPending = false;
+	}
 }
 
 /*
@@ -782,7 +862,6 @@ execlog_worker_main(Datum main_arg)
 	execlog_shared->slots[slot].latch = MyLatch;
 	execlog_shared->slots[slot].database = MyDatabaseId;
 	execlog_shared->slots[slot].execution_id = 0;
-	execlog_shared->slots[slot].cancel_id = 0;
 	execlog_shared->slots[slot].exit_requested = false;
 	SpinLockRelease(&execlog_shared->mutex);
 	before_shmem_exit(worker_detach, Int32GetDatum(slot));
@@ -792,6 +871,8 @@ execlog_worker_main(Datum main_arg)
 												psprintf("execlog worker %d", slot));
 	execlog_actor = execlog_default_actor;
 	pgstat_report_appname(execlog_default_actor);
+
+	cancel_check_timeout = RegisterTimeout(USER_TIMEOUT, cancel_check);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "execlog worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -812,6 +893,7 @@ execlog_worker_main(Datum main_arg)
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
+		step_interruptible = false;
 		MemoryContextSwitchTo(TopMemoryContext);
 		if (batch_ids != NULL && batch_error == NULL)
 		{
@@ -842,9 +924,9 @@ execlog_worker_main(Datum main_arg)
 		bool		exit_requested;
 
 		/*
-		 * Between passes no statement runs: a late cancel (execlog.cancel of
-		 * an execution that already ended, pg_cancel_backend) is moot, and
-		 * raising it outside a transaction would stop the worker.
+		 * Between passes no statement runs: a late pg_cancel_backend() is
+		 * moot, and raising it outside a transaction would stop the worker.
+		 * (execlog.cancel sends no signal, see execlog_step_interruptible.)
 		 */
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
