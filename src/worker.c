@@ -890,6 +890,14 @@ execlog_worker_main(Datum main_arg)
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
+		/*
+		 * Since not using PG_TRY, reset the error context stack by hand (as
+		 * autovacuum's launcher does): the entries the error jumped over
+		 * (SPI's, a trigger's) were on stack frames that are gone, and the
+		 * next error report would follow them into garbage.
+		 */
+		error_context_stack = NULL;
+
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
