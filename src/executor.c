@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "http.h"
 #include "plans.h"
+#include "policy.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -157,12 +158,6 @@ static SavedStmt write_runs = {
 	" RETURNING e.id",
 	8, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
 	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4OID}
-};
-
-static SavedStmt add_task = {
-	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	" VALUES ($1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5)",
-	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 /* Run one of the executor's statements; returns SPI_processed. */
@@ -1000,78 +995,6 @@ still_running(int slot, ExecRun *run)
 	return result;
 }
 
-/*
- * follow_ups
- *		After a failure: schedule an automatic retry if the budget allows,
- *		otherwise create the task and alert of on_failure.
- */
-static void
-follow_ups(ExecRun *run)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *spec;
-	Jsonb	   *task;
-	Jsonb	   *alert;
-	Datum		values[5];
-	char		nulls[6] = "     ";
-
-	if (strcmp(run->status, "failed") != 0 && strcmp(run->status, "rejected") != 0)
-		return;
-
-	if (!run->has_response_step && run->attempt - 1 < run->auto_retries &&
-		run->attempt < run->max_retries + 1)
-	{
-		int64		delay = run->retry_delay_ms;
-		int			k;
-
-		for (k = 1; k < run->attempt && delay < INT64CONST(86400000) * 365; k++)
-			delay *= 2;
-		run->run_after = GetCurrentTimestamp() + delay * 1000;
-		if (run->retry_not_before > run->run_after)
-			run->run_after = run->retry_not_before;	/* Retry-After */
-		return;
-	}
-
-	if (run->on_failure == NULL)
-		return;
-	PG_TRY();
-	{
-		spec = execlog_resolve_config(run->on_failure, run);
-	}
-	PG_CATCH();
-	{
-		/* a broken placeholder must not lose the follow-up: use it as is */
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		spec = run->on_failure;
-	}
-	PG_END_TRY();
-
-	task = execlog_jsonb_get(spec, "task");
-	if (task != NULL)
-	{
-		char	   *v;
-
-		values[0] = Int64GetDatum(run->id);
-		values[1] = Int64GetDatum(run->account_id);
-		v = execlog_jsonb_get_text(task, "assignee");
-		values[2] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[2] = v ? ' ' : 'n';
-		v = execlog_jsonb_get_text(task, "title");
-		values[3] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[3] = v ? ' ' : 'n';
-		v = execlog_jsonb_get_text(task, "body");
-		if (v == NULL)
-			v = run->error;
-		values[4] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[4] = v ? ' ' : 'n';
-		exec_stmt(&add_task, values, nulls);
-	}
-	alert = execlog_jsonb_get(spec, "alert");
-	if (alert != NULL)
-		execlog_add_alert(run->id, run->account_id, alert);
-}
-
 /* Whether an execution's status changes: its executions row is written. */
 static bool
 run_changes(ExecRun *run)
@@ -1230,11 +1153,11 @@ fail_run(ExecRun *run, ErrorData *edata)
 	}
 }
 
-/* follow_ups in a subtransaction (see execlog_try) */
+/* execlog_policy_after_failure in a subtransaction (see execlog_try) */
 static void
 follow_ups_call(void *arg)
 {
-	follow_ups((ExecRun *) arg);
+	execlog_policy_after_failure((ExecRun *) arg);
 }
 
 /* write_results in a subtransaction (see execlog_try) */
@@ -1332,8 +1255,8 @@ execlog_run_batch(int slot, List *ids)
 			 */
 			if (!run->cancelled &&
 				(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
-				 strcmp(run->status, "failed") == 0 ||
-				 strcmp(run->status, "rejected") == 0) &&
+				 execlog_status_of_name(run->status) == ES_FAILED ||
+				 execlog_status_of_name(run->status) == ES_REJECTED) &&
 				!still_running(slot, run))
 				run->cancelled = true;
 		}

@@ -7,8 +7,9 @@
  * Each pass of a worker's loop:
  *
  *	1. (first pass only) fails the executions its slot was running when it
- *	   last stopped, as interrupted, and schedules their retry when the
- *	   retry budget allows (at-least-once: see README);
+ *	   last stopped, as interrupted: retried at once when the retry budget
+ *	   allows (at-least-once: see README), otherwise with their on_failure
+ *	   follow-ups (policy.c decides, as for any failure);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
  *	   passed) and automatic retries whose delay is over;
  *	3. claims up to execlog.batch_size executions (pending ones, resumed
@@ -29,6 +30,7 @@
 #include "engine.h"
 #include "http.h"
 #include "plans.h"
+#include "policy.h"
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
@@ -73,49 +75,6 @@ static object_access_hook_type prev_object_access_hook = NULL;
 
 /* The workers' statements are all planned as index lookups (keyed). */
 
-static SavedStmt recover_stmt = {
-	"WITH failed AS ("
-	"  UPDATE execlog.executions e"
-	"     SET status = 'failed', worker = NULL,"
-	"         error = 'interrupted: the worker running it stopped before it finished',"
-	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
-	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
-	"                                            WHERE s.automation_id = a.id"
-	"                                              AND s.kind = 'response')"
-	"                          THEN pg_catalog.now() END"
-	"    FROM execlog.automations a"
-	"   WHERE a.id = e.automation_id AND e.status = 'running'"
-	"     AND (e.worker = $1 OR e.worker >= $2)"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt),"
-	" steps AS ("
-	"  UPDATE execlog.execution_steps s"
-	"     SET status = 'failed', finished_at = pg_catalog.now(), error = f.error"
-	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"     AND s.status::text IN ('pending', 'running')),"
-	" tasks AS ("
-	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
-	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
-	"         f.error"
-	"    FROM failed f WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
-	" alerts AS ("
-	/* as execlog_add_alert() (alerts.c): a channel of the account, or a literal address */
-	"  INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target,"
-	"                              message, next_attempt_at)"
-	"  SELECT f.id, f.account_id, c.id, coalesce(c.kind, 'email'),"
-	"         coalesce(c.name, f.on_failure -> 'alert' ->> 'target'),"
-	"         coalesce(f.on_failure -> 'alert' ->> 'message', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
-	"         pg_catalog.now()"
-	"    FROM failed f LEFT JOIN execlog.channels c"
-	"      ON NOT (f.on_failure -> 'alert' ? 'target') AND c.account_id = f.account_id"
-	"     AND c.name = f.on_failure -> 'alert' ->> 'channel'"
-	"   WHERE f.run_after IS NULL"
-	"     AND (c.id IS NOT NULL OR (f.on_failure -> 'alert' ->> 'channel' = 'email'"
-	"                               AND f.on_failure -> 'alert' ->> 'target' IS NOT NULL)))"
-	" SELECT count(*) FROM failed",
-	2, {INT4OID, INT4OID}, NULL, true
-};
-
 /* timed pauses that ended, or paused executions past their time limit */
 static SavedStmt due_pauses = {
 	"UPDATE execlog.executions e"
@@ -126,7 +85,13 @@ static SavedStmt due_pauses = {
 	1, {INT4OID}, NULL, true
 };
 
-/* automatic retries whose delay is over */
+/*
+ * Automatic retries whose delay is over.  policy.c decided the retry when
+ * it set run_after (the executor after a failure, or crash recovery); the
+ * budget is looked at again because max_retries may have been lowered
+ * since: such an execution keeps its status and only loses run_after (the
+ * status guard would refuse the retry, see execlog_policy_check_budget).
+ */
 static SavedStmt due_retries = {
 	"UPDATE execlog.executions e"
 	"   SET status = CASE WHEN e.attempt < a.max_retries + 1"
@@ -283,31 +248,6 @@ static SavedStmt prune_stmt = {
 
 /* How often worker 0 applies execlog.retention. */
 #define PRUNE_INTERVAL_MS 60000
-
-/*
- * Executions of a batch whose transaction failed outside any execution
- * (see the recovery block of execlog_worker_main): failed with the error,
- * retried when the budget allows, as after a crash.
- */
-static SavedStmt fail_batch_stmt = {
-	"WITH failed AS ("
-	"  UPDATE execlog.executions e"
-	"     SET status = 'failed', worker = NULL, error = $3,"
-	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
-	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
-	"                                            WHERE s.automation_id = a.id"
-	"                                              AND s.kind = 'response')"
-	"                          THEN pg_catalog.now() END"
-	"    FROM execlog.automations a"
-	"   WHERE a.id = e.automation_id AND e.id = ANY ($1)"
-	"     AND e.status = 'running' AND e.worker = $2"
-	"  RETURNING e.id, e.attempt)"
-	" UPDATE execlog.execution_steps s"
-	"    SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
-	"   FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"    AND s.status::text IN ('pending', 'running')",
-	3, {INT8ARRAYOID, INT4OID, TEXTOID}, NULL, true
-};
 
 /* The batch being run (TopMemoryContext), and the error that broke it. */
 static int64 *batch_ids = NULL;
@@ -546,7 +486,6 @@ schema_usable(void)
 static void
 fail_broken_batch(int slot)
 {
-	Datum		values[3];
 	ArrayType  *arr;
 	Datum	   *elems;
 	int			i;
@@ -556,11 +495,9 @@ fail_broken_batch(int slot)
 	for (i = 0; i < n_batch_ids; i++)
 		elems[i] = Int64GetDatum(batch_ids[i]);
 	arr = construct_array(elems, n_batch_ids, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
-	values[0] = PointerGetDatum(arr);
-	values[1] = Int32GetDatum(slot);
-	values[2] = CStringGetTextDatum(psprintf("execution failed: the batch running it failed: %s",
-											 batch_error ? batch_error : "unknown error"));
-	worker_stmt(&fail_batch_stmt, values);
+	(void) execlog_policy_fail_running(slot, 0, arr,
+									   psprintf("execution failed: the batch running it failed: %s",
+												batch_error ? batch_error : "unknown error"));
 	end_tx();
 	pfree(batch_ids);
 	batch_ids = NULL;
@@ -596,10 +533,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	}
 	if (!*recovered)
 	{
-		values[0] = Int32GetDatum(slot);
-		values[1] = Int32GetDatum(execlog_workers);
-		worker_stmt(&recover_stmt, values);
-		SPI_freetuptable(SPI_tuptable);
+		(void) execlog_policy_fail_running(slot, execlog_workers, NULL,
+										   "interrupted: the worker running it stopped before it finished");
 		*recovered = true;
 	}
 	/* execlog.retention: worker 0 prunes once a minute */
