@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+#include "http.h"
 
 #include "access/xact.h"
 #include "fmgr.h"
@@ -62,6 +63,7 @@ execlog_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ExeclogShared)));
+	execlog_token_shmem_request();
 }
 
 /*
@@ -87,6 +89,7 @@ execlog_shmem_startup(void)
 		for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
 			pg_atomic_init_u32(&execlog_shared->slots[i].cancel_gen, 0);
 	}
+	execlog_token_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

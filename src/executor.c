@@ -488,6 +488,54 @@ take_in_flight(List *runs, int *first_step)
 }
 
 /*
+ * extend_deadline
+ *		Add the time a task step waited (from started to finished) to the
+ *		attempt's deadline: waiting for a person does not count against
+ *		time_limit.
+ */
+static void
+extend_deadline(ExecRun *run, TimestampTz started, TimestampTz finished)
+{
+	TimestampTz waited = finished - started;
+
+	if (waited <= 0 || run->deadline == DT_NOEND)
+		return;
+	if (run->deadline > DT_NOEND - waited)
+		run->deadline = DT_NOEND;
+	else
+		run->deadline += waited;
+}
+
+/*
+ * finish_task_row
+ *		Finish the row of a task step resumed from its task: complete_task
+ *		wrote its output (with the outcome), dismiss_task its error.
+ */
+static void
+finish_task_row(ExecRun *run, StepDef *def, StepRow *row, Jsonb *output, char *error)
+{
+	extend_deadline(run, row->started_at, row->finished_at);
+	row->output = output;
+	if (error == NULL && execlog_jsonb_get(output, "outcome") != NULL)
+	{
+		add_output(run, def->name, output);
+		return;
+	}
+	if (error == NULL)
+		error = "the execution was resumed while the task of this step was still open";
+	row->status = "failed";
+	row->error = error;
+	if (def->continue_on_error)
+	{
+		run->partial = true;
+		if (run->error == NULL)
+			run->error = psprintf("step \"%s\" failed: %s", def->name, error);
+	}
+	else
+		run->stop_error = psprintf("step \"%s\" failed: %s", def->name, error);
+}
+
+/*
  * load_progress
  *		Decide where each execution starts: after a pause being resumed, at
  *		the first step of the previous attempt that did not succeed (keeping
@@ -576,6 +624,21 @@ load_progress(List *runs, int *first_step)
 				StepDef    *def;
 
 				current_seen = true;
+				/* the time an earlier task step of this attempt waited */
+				if ((strcmp(status, "success") == 0 || strcmp(status, "failed") == 0) &&
+					DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull)) == attempt)
+				{
+					char	   *kind = result_cstring(tup, desc, 11);
+					Datum		started = SPI_getbinval(tup, desc, 8, &isnull);
+					Datum		finished;
+					bool		fnull;
+
+					finished = SPI_getbinval(tup, desc, 9, &fnull);
+					if (strcmp(kind, "task") == 0 && !isnull && !fnull &&
+						execlog_task_waits(result_jsonb(tup, desc, 10)))
+						extend_deadline(run, DatumGetTimestampTz(started),
+										DatumGetTimestampTz(finished));
+				}
 				while (next < list_length(run->steps) &&
 					   ((StepDef *) list_nth(run->steps, next))->position <= position)
 					next++;
@@ -601,6 +664,19 @@ load_progress(List *runs, int *first_step)
 					run->http_row = row;
 					run->http_index = next - 1;
 					run->http_result = execlog_http_result(run->id, attempt, position);
+					run->rows = lappend(run->rows, row);
+				}
+				else if (strcmp(status, "running") == 0 && def != NULL &&
+						 def->position == position && strcmp(def->kind, "task") == 0)
+				{
+					/* a task step whose task was closed (or that was resumed) */
+					StepRow    *row = new_row(def, "success");
+
+					row->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+					row->finished_at = GetCurrentTimestamp();
+					row->input = result_jsonb(tup, desc, 10);
+					finish_task_row(run, def, row, result_jsonb(tup, desc, 6),
+									SPI_getvalue(tup, desc, 12));
 					run->rows = lappend(run->rows, row);
 				}
 				else if (strcmp(status, "running") == 0 && def != NULL &&
@@ -721,6 +797,10 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 	}
 	else if (strcmp(def->kind, "feedback") == 0)
 		row->output = execlog_feedback_step(run, input);
+	else if (strcmp(def->kind, "alert") == 0)
+		row->output = execlog_alert_step(run, def, input);
+	else if (strcmp(def->kind, "task") == 0)
+		return execlog_task_step(run, def, row, input);
 	else if (strcmp(def->kind, "http") == 0)
 	{
 		/*
@@ -831,6 +911,14 @@ run_execution(ExecRun *run, int first)
 	if (run->expired)
 	{
 		reject(run);
+		skip_rest(run, first);
+		return;
+	}
+	if (run->stop_error != NULL)
+	{
+		/* the task a resumed step waited for was dismissed */
+		run->status = "failed";
+		run->error = run->stop_error;
 		skip_rest(run, first);
 		return;
 	}

@@ -111,11 +111,13 @@ execlog_policy_retry_time(TimestampTz now, int64 retry_delay_ms, int32 attempt,
 	return Max(at, not_before);
 }
 
-/* The statement that creates an on_failure task. */
+/* an on_failure task: with a due time, it escalates to the on_failure alert's channel */
 static SavedStmt add_task = {
-	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	" VALUES ($1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5)",
-	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body, due_at, escalate)"
+	" SELECT $1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5,"
+	"        d.due_at, CASE WHEN d.due_at IS NOT NULL THEN execlog._on_failure_escalation($7) END"
+	"   FROM (SELECT execlog._due_at($6) AS due_at) d",
+	7, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID}
 };
 
 /*
@@ -130,8 +132,8 @@ execlog_policy_follow_ups(ExecRun *run)
 	Jsonb	   *spec;
 	Jsonb	   *task;
 	Jsonb	   *alert;
-	Datum		values[5];
-	char		nulls[6] = "     ";
+	Datum		values[7];
+	char		nulls[8] = "       ";
 
 	if (run->on_failure == NULL)
 		return;
@@ -166,6 +168,10 @@ execlog_policy_follow_ups(ExecRun *run)
 			v = run->error;
 		values[4] = v ? CStringGetTextDatum(v) : (Datum) 0;
 		nulls[4] = v ? ' ' : 'n';
+		v = execlog_jsonb_get_text(task, "due");
+		values[5] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[5] = v ? ' ' : 'n';
+		values[6] = JsonbPGetDatum(spec);
 		execlog_run_saved(&add_task, values, nulls, false);
 	}
 	alert = execlog_jsonb_get(spec, "alert");

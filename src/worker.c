@@ -11,7 +11,8 @@
  *	   allows (at-least-once: see README), otherwise with their on_failure
  *	   follow-ups (policy.c decides, as for any failure);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
- *	   passed) and automatic retries whose delay is over;
+ *	   passed), automatic retries whose delay is over, and open tasks past
+ *	   their due time, escalated once (tasks.c);
  *	3. claims up to execlog.batch_size executions (pending ones, resumed
  *	   ones, and queued ones of throttled automations while they have free
  *	   slots; see worker_xact_lock) and commits the claim;
@@ -46,6 +47,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -254,8 +256,12 @@ static int64 *batch_ids = NULL;
 static int	n_batch_ids = 0;
 static char *batch_error = NULL;
 
+/* the next timed pause, automatic retry or task escalation */
 static SavedStmt next_due_stmt = {
-	"SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL",
+	"SELECT LEAST("
+	"  (SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL),"
+	"  (SELECT min(due_at) FROM execlog.tasks"
+	"    WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL))",
 	0, {0}, NULL, true
 };
 
@@ -560,6 +566,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		values[0] = Int32GetDatum(execlog_batch_size);
 		due += worker_stmt(&due_pauses, values);
 		due += worker_stmt(&due_retries, values);
+		due += execlog_escalate_tasks();
 	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
@@ -847,6 +854,8 @@ execlog_worker_main(Datum main_arg)
 		}
 		EmitErrorReport();
 		AbortCurrentTransaction();
+		/* an error between transactions leaves no lock behind either */
+		LWLockReleaseAll();
 		execlog_set_current_execution(slot, 0);
 		execlog_http_batch_abort();
 		pgstat_report_activity(STATE_IDLE, NULL);

@@ -9,8 +9,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Exporter 'import';
+use IPC::Run;
 
-our @EXPORT = qw(execlog_node automation wait_status q1);
+our @EXPORT = qw(execlog_node automation wait_status q1 http_server);
 
 # execlog_node(name, extra_conf, init options): a started cluster with execlog (2 workers
 # by default) serving database "postgres", the extension created, an account
@@ -80,6 +81,20 @@ sub wait_status
 			"SELECT status, attempt, error FROM execlog.executions WHERE id = $id"));
 	}
 	return $ok;
+}
+
+# http_server(args...): test/http_server.py started on a free port of
+# 127.0.0.1; returns (IPC::Run handle, port).  Stop it with ->kill_kill.
+sub http_server
+{
+	my (@args) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'python3', "$ENV{TESTDIR}/http_server.py", '--port', '0', @args ],
+		'<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	$h->pump until $out =~ /PORT (\d+)/;
+	return ($h, $1);
 }
 
 # q1(node, sql): the result of a query

@@ -12,13 +12,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ExeclogTest;
 
-my ($out, $err) = ('', '');
-my $server = IPC::Run::start(
-	[ 'python3', "$ENV{TESTDIR}/http_server.py", '--port', '0' ],
-	'<', \undef, '>', \$out, '2>', \$err,
-	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-$server->pump until $out =~ /PORT (\d+)/;
-my $base = "http://127.0.0.1:$1";
+my ($server, $port) = http_server();
+my $base = "http://127.0.0.1:$port";
 my $http = HTTP::Tiny->new(timeout => 30);
 
 # the state the server saw of each request, by Idempotency-Key

@@ -21,13 +21,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ExeclogTest;
 
-my ($out, $err) = ('', '');
-my $server = IPC::Run::start(
-	[ 'python3', "$ENV{TESTDIR}/http_server.py", '--port', '0' ],
-	'<', \undef, '>', \$out, '2>', \$err,
-	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-$server->pump until $out =~ /PORT (\d+)/;
-my $port = $1;
+my ($server, $port) = http_server();
 
 my $node = execlog_node('security', "log_statement = 'all'\nlog_min_messages = debug1\n");
 my $bearer   = 'st4tic-bearer-Jm3Rd';	# the test server's (test/http_server.py)
