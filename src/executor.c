@@ -936,7 +936,7 @@ run_execution(ExecRun *run, int first)
 		 * A cancel committed since the last step (or while the worker ran
 		 * its own statements) stops this execution here, and only it.
 		 */
-		if (execlog_cancel_requested(run->id))
+		if (execlog_cancelled_at_boundary(run->id))
 		{
 			run->cancelled = true;
 			return;
@@ -1314,6 +1314,8 @@ execlog_run_batch(int slot, List *ids)
 	int		   *first;
 	volatile int r = 0;
 
+	/* cancels from now on may be for executions of this batch */
+	execlog_batch_cancels_begin();
 	runs = load_batch(slot, ids);
 	if (runs == NIL)
 		return;

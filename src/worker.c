@@ -636,8 +636,10 @@ worker_detach(int code, Datum arg)
  * follow-ups) or another execution of the batch.  The cancel is acted on
  * in two places only:
  *
- *	- at every step boundary (execlog_cancel_requested, see executor.c):
- *	  the execution stops there and what it did in this batch is undone;
+ *	- at every step boundary (execlog_cancelled_at_boundary, see
+ *	  executor.c): the execution stops there and what it did in this batch
+ *	  is undone (also one cancelled while it waited for its turn in the
+ *	  batch, see batch_http_cancels);
  *	- inside a running step: while a step runs, the timeout
  *	  cancel_check_timeout fires every CANCEL_CHECK_MS and, when the
  *	  generation moved, sets QueryCancelPending as a SIGINT would.
@@ -658,6 +660,11 @@ worker_detach(int code, Datum arg)
  * (execlog_step_interruptible(false)).  An executor hook checking between
  * rows would not interrupt a statement that returns no rows for a long
  * time (pg_sleep, a lock wait), hence the timeout.
+ *
+ * The time limit of an sql step is PostgreSQL's statement timeout (steps.c),
+ * enabled only around the step's statement: its handler signals this
+ * process itself, so it too can only interrupt the step; a cancel flag it
+ * raised just as the statement ended is cleared with ours at the step's end.
  */
 #define CANCEL_CHECK_MS 100
 
@@ -711,6 +718,59 @@ execlog_cancel_requested(int64 execution_id)
 		return false;
 	return pg_atomic_read_u32(&execlog_shared->slots[execlog_worker_slot].cancel_gen) !=
 		cancel_base;
+}
+
+/*
+ * Cancels of executions of the batch that were not running at the time
+ * (claimed, waiting for their turn) bump the slot's http_cancels instead
+ * (execlog.c): when it moved since the batch began, the next step boundary
+ * of each execution looks at its row.
+ */
+static uint32 batch_http_cancels = 0;
+
+static SavedStmt still_running_stmt = {
+	"SELECT 1 FROM execlog.executions"
+	" WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running'",
+	1, {INT8OID}, NULL, true
+};
+
+/*
+ * execlog_batch_cancels_begin
+ *		Note, before a batch is loaded, the cancels its slot has seen.
+ */
+void
+execlog_batch_cancels_begin(void)
+{
+	if (execlog_worker_slot < 0)
+		return;
+	SpinLockAcquire(&execlog_shared->mutex);
+	batch_http_cancels = execlog_shared->slots[execlog_worker_slot].http_cancels;
+	SpinLockRelease(&execlog_shared->mutex);
+}
+
+/*
+ * execlog_cancelled_at_boundary
+ *		At a step boundary: whether this execution was cancelled since the
+ *		batch began (while it ran, or while it waited for its turn).  Looks
+ *		at its row only when some cancel reached the slot meanwhile.
+ */
+bool
+execlog_cancelled_at_boundary(int64 execution_id)
+{
+	Datum		values[1];
+	uint32		seen;
+
+	if (execlog_cancel_requested(execution_id))
+		return true;
+	if (execlog_worker_slot < 0)
+		return false;
+	SpinLockAcquire(&execlog_shared->mutex);
+	seen = execlog_shared->slots[execlog_worker_slot].http_cancels;
+	SpinLockRelease(&execlog_shared->mutex);
+	if (seen == batch_http_cancels)
+		return false;
+	values[0] = Int64GetDatum(execution_id);
+	return execlog_run_saved(&still_running_stmt, values, NULL, false) == 0;
 }
 
 /*

@@ -121,5 +121,38 @@ is(q1($node, "SELECT status FROM execlog.executions WHERE id = $e"), 'cancelled'
 is(q1($node, "SELECT count(*) FROM public.effects WHERE execution_id = 0"), '0', 'its next step never ran');
 is(worker_pid(), $pid, 'the same worker goes on');
 
+# ---- an execution cancelled while it waits for its turn in the batch stops
+# at its first step boundary (its long step never starts)
+$node->safe_psql('postgres', q{
+CREATE TABLE public.gate (x int);
+GRANT SELECT ON public.gate TO runner;
+CREATE FUNCTION public.wait_gate() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	WHILE NOT EXISTS (SELECT 1 FROM public.gate) LOOP
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
+GRANT EXECUTE ON FUNCTION public.wait_gate() TO runner;
+});
+automation($node, 'gated', run_as => "'runner'", steps => [
+	['wait', 'sql', '{"query": "SELECT public.wait_gate()"}'],
+]);
+my ($g, $s) = split /\|/, $node->safe_psql('postgres',
+	q{SELECT execlog.start('gated'), execlog.start('sleepy')});
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'execlog worker' AND query LIKE '%execution $g,%'"),
+	'the first execution of the batch runs its step');
+is(q1($node, "SELECT worker FROM execlog.executions WHERE id = $s"), '0',
+	'the second was claimed in the same batch');
+$node->safe_psql('postgres', "SELECT execlog.cancel($s)");
+$node->safe_psql('postgres', q{INSERT INTO public.gate VALUES (1)});
+ok(wait_status($node, $g, "'success'"), 'the first execution succeeds');
+$canary = q1($node, q{SELECT execlog.start('quick')});
+ok(wait_status($node, $canary, "'success'"),
+	'the cancelled one never started its pg_sleep(600): the next execution succeeds');
+is(q1($node, "SELECT status FROM execlog.executions WHERE id = $s"), 'cancelled', 'it is cancelled');
+is(q1($node, "SELECT count(*) FROM public.effects WHERE execution_id = 0"), '0', 'its second step never ran');
+is(worker_pid(), $pid, 'the same worker goes on');
+
 $node->stop;
 done_testing();
