@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+#include "policy.h"
 
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
@@ -653,15 +654,13 @@ retry_body(PG_FUNCTION_ARGS)
 	max_retries = DatumGetInt32(result_datum(0, 3, &isnull));
 	automation = result_text(4);
 
-	if (strcmp(status, "failed") != 0 &&
-		strcmp(status, "partially_executed") != 0 &&
-		strcmp(status, "rejected") != 0)
+	if (!EXECLOG_STATUS_IS_RETRYABLE(execlog_status_of_name(status)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be retried: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only failed, partially executed and rejected executions can be retried.")));
-	if (DatumGetBool(result_datum(0, 6, &isnull)))
+	if (execlog_policy_response_forbids_retry(DatumGetBool(result_datum(0, 6, &isnull))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be retried: automation \"%s\" has a response step",
@@ -675,18 +674,7 @@ retry_body(PG_FUNCTION_ARGS)
 						(long long) id),
 				 errdetail("The trigger that started it was changed or removed after the execution started."),
 				 errhint("Start a new execution with execlog.start().")));
-	if (attempt >= max_retries + 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 attempt == 1 ?
-				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
-								  "It has made %d attempt and its automation allows %d retries.",
-								  max_retries, attempt, max_retries) :
-				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
-								  "It has made %d attempts and its automation allows %d retries.",
-								  max_retries, attempt, max_retries),
-				 errhint("Start a new execution with execlog.start().")));
+	execlog_policy_check_budget(id, attempt, max_retries);
 
 	execlog_run_saved(&do_retry, values, NULL, false);
 	end_api_call(&priv);
@@ -722,8 +710,7 @@ cancel_body(PG_FUNCTION_ARGS)
 	check_execution_visible(id);
 	execlog_become_owner(&priv);
 	status = lock_status(id);
-	if (strcmp(status, "pending") != 0 && strcmp(status, "queued") != 0 &&
-		strcmp(status, "running") != 0 && strcmp(status, "paused") != 0)
+	if (EXECLOG_STATUS_IS_FINAL(execlog_status_of_name(status)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be cancelled: its status is \"%s\"",
@@ -769,7 +756,7 @@ resume_body(PG_FUNCTION_ARGS)
 	check_execution_visible(id);
 	execlog_become_owner(&priv);
 	status = lock_status(id);
-	if (strcmp(status, "paused") != 0)
+	if (execlog_status_of_name(status) != ES_PAUSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("execution %lld cannot be resumed: its status is \"%s\"",

@@ -133,12 +133,13 @@ extern uint64 execlog_escalate_tasks(void);
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);
-extern void execlog_on_failure(ExecRun *run);
-extern void execlog_follow_up_recovered(void);
 
 /* worker.c */
 extern int	execlog_worker_slot;
 extern bool execlog_cancel_requested(int64 execution_id);
 extern void execlog_set_current_execution(int slot, int64 execution_id);
+extern void execlog_step_interruptible(bool on);
+extern void execlog_batch_cancels_begin(void);
+extern bool execlog_cancelled_at_boundary(int64 execution_id);
 
 #endif							/* EXECLOG_ENGINE_H */

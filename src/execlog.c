@@ -21,7 +21,6 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
-#include <signal.h>
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -40,9 +39,9 @@ static bool wake_pending = false;
 
 /*
  * Running executions this transaction cancelled: at commit, the worker
- * running one is interrupted (its statement is cancelled).  The list lives
- * in TopTransactionContext and grows with the cancels, so none is dropped;
- * it is forgotten (with its context) when the transaction ends.
+ * running one is told through its slot (see signal_cancels).  The list
+ * lives in TopTransactionContext and grows with the cancels, so none is
+ * dropped; it is forgotten (with its context) when the transaction ends.
  */
 typedef struct PendingCancel
 {
@@ -83,8 +82,12 @@ execlog_shmem_startup(void)
 	execlog_shared = ShmemInitStruct("execlog", sizeof(ExeclogShared), &found);
 	if (!found)
 	{
+		int			i;
+
 		memset(execlog_shared, 0, sizeof(ExeclogShared));
 		SpinLockInit(&execlog_shared->mutex);
+		for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
+			pg_atomic_init_u32(&execlog_shared->slots[i].cancel_gen, 0);
 	}
 	execlog_token_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
@@ -121,26 +124,29 @@ execlog_wake_workers(void)
 /*
  * signal_cancels
  *		Tell the workers about executions cancelled by the committed
- *		transaction, and interrupt the statement of the one running it now.
+ *		transaction.
  *
- * Under the spinlock only shared memory is read and written: which workers
- * to interrupt and which to wake is collected per slot (one signal and one
- * latch per worker are enough), and kill() and SetLatch() come after the
- * lock is released.
+ * No signal is sent.  When the slot runs the cancelled execution right now,
+ * its cancel generation is bumped: only the running step of that execution
+ * acts on it (its statement is interrupted by the worker itself, see
+ * execlog_step_interruptible in worker.c), or the worker notices it at the
+ * next step boundary.  Otherwise the execution may be waiting for an HTTP
+ * answer: the slot's http_cancels is bumped and the worker aborts the
+ * request.  Checking execution_id and bumping the generation happen under
+ * the slot's spinlock, as the worker's switch to its next execution does,
+ * so a cancel never lands on another execution.  Only shared memory is
+ * touched under the lock; the latches are set after it is released.
  */
 static void
 signal_cancels(void)
 {
-	bool		interrupt[EXECLOG_MAX_WORKERS];
 	bool		wake[EXECLOG_MAX_WORKERS];
-	pid_t		pids[EXECLOG_MAX_WORKERS];
 	Latch	   *latches[EXECLOG_MAX_WORKERS];
 	ListCell   *lc;
 	int			i;
 
 	if (execlog_shared == NULL)
 		return;
-	memset(interrupt, 0, sizeof(interrupt));
 	memset(wake, 0, sizeof(wake));
 	SpinLockAcquire(&execlog_shared->mutex);
 	foreach(lc, pending_cancels)
@@ -151,29 +157,24 @@ signal_cancels(void)
 		if (pc->slot < 0 || pc->slot >= EXECLOG_MAX_WORKERS)
 			continue;
 		s = &execlog_shared->slots[pc->slot];
-		if (s->pid != 0 && s->execution_id == pc->execution_id)
+		if (s->pid == 0 || s->latch == NULL)
+			continue;
+		if (s->execution_id == pc->execution_id)
 		{
-			s->cancel_id = pc->execution_id;
-			interrupt[pc->slot] = true;
-			pids[pc->slot] = s->pid;
+			/* the only writers of cancel_gen hold the mutex: no lost bump */
+			pg_atomic_write_u32(&s->cancel_gen,
+								pg_atomic_read_u32(&s->cancel_gen) + 1);
 		}
-		else if (s->pid != 0 && s->latch != NULL)
-		{
-			/* it may be waiting for an HTTP answer: the worker aborts it */
+		else
 			s->http_cancels++;
-			wake[pc->slot] = true;
-			latches[pc->slot] = s->latch;
-		}
+		wake[pc->slot] = true;
+		latches[pc->slot] = s->latch;
 	}
 	SpinLockRelease(&execlog_shared->mutex);
 	pending_cancels = NIL;
 	for (i = 0; i < EXECLOG_MAX_WORKERS; i++)
-	{
-		if (interrupt[i])
-			kill(pids[i], SIGINT);
 		if (wake[i])
 			SetLatch(latches[i]);
-	}
 }
 
 /*

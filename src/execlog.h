@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -65,7 +66,9 @@ typedef struct ExeclogWorkerSlot
 	Latch	   *latch;			/* the worker's process latch */
 	Oid			database;		/* database it is connected to */
 	int64		execution_id;	/* execution being run right now, or 0 */
-	int64		cancel_id;		/* execution whose cancel was committed */
+	pg_atomic_uint32 cancel_gen;	/* bumped (under mutex) by a committed
+									 * cancel of execution_id; read without
+									 * the lock by the worker (worker.c) */
 	uint32		http_cancels;	/* bumped by a committed cancel of one of its
 								 * executions waiting for an HTTP answer */
 	bool		exit_requested; /* its database is being dropped */

@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "http.h"
 #include "plans.h"
+#include "policy.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -157,15 +158,6 @@ static SavedStmt write_runs = {
 	" RETURNING e.id",
 	8, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
 	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4OID}
-};
-
-/* an on_failure task: with a due time, it escalates to the on_failure alert's channel */
-static SavedStmt add_task = {
-	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body, due_at, escalate)"
-	" SELECT $1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5,"
-	"        d.due_at, CASE WHEN d.due_at IS NOT NULL THEN execlog._on_failure_escalation($7) END"
-	"   FROM (SELECT execlog._due_at($6) AS due_at) d",
-	7, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID}
 };
 
 /* Run one of the executor's statements; returns SPI_processed. */
@@ -876,7 +868,12 @@ step_call(void *arg)
 		c->row->started_at = 0;
 	}
 	else
+	{
+		/* a committed cancel of this execution interrupts the step (worker.c) */
+		execlog_step_interruptible(true);
 		c->go_on = run_step(c->run, c->def, c->row);
+		execlog_step_interruptible(false);
+	}
 }
 
 /*
@@ -891,7 +888,10 @@ try_step(ExecRun *run, StepDef *def, StepRow *row, bool *go_on)
 	ErrorData  *edata = execlog_try(step_call, &c);
 
 	if (edata != NULL)
+	{
 		disable_timeout(STATEMENT_TIMEOUT, false);	/* a failed sql step's */
+		execlog_step_interruptible(false);
+	}
 	else
 		*go_on = c.go_on;
 	return edata;
@@ -931,6 +931,16 @@ run_execution(ExecRun *run, int first)
 		bool		go_on = true;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A cancel committed since the last step (or while the worker ran
+		 * its own statements) stops this execution here, and only it.
+		 */
+		if (execlog_cancelled_at_boundary(run->id))
+		{
+			run->cancelled = true;
+			return;
+		}
 		if (GetCurrentTimestamp() >= run->deadline)
 		{
 			reject(run);
@@ -1071,180 +1081,6 @@ still_running(int slot, ExecRun *run)
 										&isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return result;
-}
-
-/*
- * follow_ups
- *		After a failure: schedule an automatic retry if the budget allows,
- *		otherwise create the task and alert of on_failure.
- */
-static void
-follow_ups(ExecRun *run)
-{
-	if (strcmp(run->status, "failed") != 0 && strcmp(run->status, "rejected") != 0)
-		return;
-
-	if (!run->has_response_step && run->attempt - 1 < run->auto_retries &&
-		run->attempt < run->max_retries + 1)
-	{
-		int64		delay = run->retry_delay_ms;
-		int			k;
-
-		for (k = 1; k < run->attempt && delay < INT64CONST(86400000) * 365; k++)
-			delay *= 2;
-		run->run_after = GetCurrentTimestamp() + delay * 1000;
-		if (run->retry_not_before > run->run_after)
-			run->run_after = run->retry_not_before;	/* Retry-After */
-		return;
-	}
-
-	execlog_on_failure(run);
-}
-
-/*
- * execlog_on_failure
- *		Create the task and alert of the execution's on_failure, with the
- *		placeholders in them resolved against its document.  The executor
- *		calls it for an execution that failed for good, and so does crash
- *		recovery (execlog_follow_up_recovered), so both store the same rows.
- */
-void
-execlog_on_failure(ExecRun *run)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *spec;
-	Jsonb	   *task;
-	Jsonb	   *alert;
-	Datum		values[7];
-	char		nulls[8] = "       ";
-
-	if (run->on_failure == NULL)
-		return;
-	PG_TRY();
-	{
-		spec = execlog_resolve_config(run->on_failure, run);
-	}
-	PG_CATCH();
-	{
-		/* a broken placeholder must not lose the follow-up: use it as is */
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		spec = run->on_failure;
-	}
-	PG_END_TRY();
-
-	task = execlog_jsonb_get(spec, "task");
-	if (task != NULL)
-	{
-		char	   *v;
-
-		values[0] = Int64GetDatum(run->id);
-		values[1] = Int64GetDatum(run->account_id);
-		v = execlog_jsonb_get_text(task, "assignee");
-		values[2] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[2] = v ? ' ' : 'n';
-		v = execlog_jsonb_get_text(task, "title");
-		values[3] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[3] = v ? ' ' : 'n';
-		v = execlog_jsonb_get_text(task, "body");
-		if (v == NULL)
-			v = run->error;
-		values[4] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[4] = v ? ' ' : 'n';
-		v = execlog_jsonb_get_text(task, "due");
-		values[5] = v ? CStringGetTextDatum(v) : (Datum) 0;
-		nulls[5] = v ? ' ' : 'n';
-		values[6] = JsonbPGetDatum(spec);
-		exec_stmt(&add_task, values, nulls);
-	}
-	alert = execlog_jsonb_get(spec, "alert");
-	if (alert != NULL)
-		execlog_add_alert(run->id, run->account_id, alert);
-}
-
-/* outputs of the steps an attempt recorded as succeeded, for its document */
-static SavedStmt load_outputs = {
-	"SELECT name, output FROM execlog.execution_steps"
-	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND attempt OPERATOR(pg_catalog.=) $2"
-	"   AND status OPERATOR(pg_catalog.=) 'success' ORDER BY position",
-	2, {INT8OID, INT4OID}, NULL, true
-};
-
-/* execlog_on_failure in a subtransaction (see execlog_try) */
-static void
-on_failure_call(void *arg)
-{
-	execlog_on_failure((ExecRun *) arg);
-}
-
-/*
- * execlog_follow_up_recovered
- *		Create the on_failure follow-ups of executions that crash recovery or
- *		a broken batch failed for good (worker.c).  The statement that failed
- *		them has just returned their id, account_id, attempt, error,
- *		on_failure, payload, context and resume; each gets the document it
- *		would have had in the executor (with the outputs of the steps its
- *		attempt recorded), so placeholders are resolved as they would have
- *		been without the crash.  A follow-up that cannot be created is
- *		reported and does not stop the others.
- */
-void
-execlog_follow_up_recovered(void)
-{
-	uint64		n = SPI_processed;
-	List	   *runs = NIL;
-	ListCell   *lc;
-	uint64		i;
-
-	for (i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		ExecRun    *run = palloc0(sizeof(ExecRun));
-		bool		isnull;
-
-		run->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		run->account_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		run->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		run->error = SPI_getvalue(tup, desc, 4);
-		run->on_failure = result_jsonb(tup, desc, 5);
-		run->payload = result_jsonb(tup, desc, 6);
-		run->context = result_jsonb(tup, desc, 7);
-		run->resume = result_jsonb(tup, desc, 8);
-		run->status = "failed";
-		runs = lappend(runs, run);
-	}
-	SPI_freetuptable(SPI_tuptable);
-
-	foreach(lc, runs)
-	{
-		ExecRun    *run = (ExecRun *) lfirst(lc);
-		Datum		values[2];
-		ErrorData  *edata;
-
-		if (run->on_failure == NULL)
-			continue;
-		values[0] = Int64GetDatum(run->id);
-		values[1] = Int32GetDatum(run->attempt);
-		exec_stmt(&load_outputs, values, NULL);
-		for (i = 0; i < SPI_processed; i++)
-		{
-			StepOutput *o = palloc(sizeof(StepOutput));
-
-			o->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-			o->output = result_jsonb(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-			if (o->output != NULL)
-				run->outputs = lappend(run->outputs, o);
-		}
-		SPI_freetuptable(SPI_tuptable);
-
-		edata = execlog_try(on_failure_call, run);
-		if (edata != NULL)
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("could not create the on_failure follow-up of execution %lld: %s",
-							(long long) run->id, edata->message)));
-	}
 }
 
 /* Whether an execution's status changes: its executions row is written. */
@@ -1405,11 +1241,11 @@ fail_run(ExecRun *run, ErrorData *edata)
 	}
 }
 
-/* follow_ups in a subtransaction (see execlog_try) */
+/* execlog_policy_after_failure in a subtransaction (see execlog_try) */
 static void
 follow_ups_call(void *arg)
 {
-	follow_ups((ExecRun *) arg);
+	execlog_policy_after_failure((ExecRun *) arg);
 }
 
 /* write_results in a subtransaction (see execlog_try) */
@@ -1478,6 +1314,8 @@ execlog_run_batch(int slot, List *ids)
 	int		   *first;
 	volatile int r = 0;
 
+	/* cancels from now on may be for executions of this batch */
+	execlog_batch_cancels_begin();
 	runs = load_batch(slot, ids);
 	if (runs == NIL)
 		return;
@@ -1507,8 +1345,8 @@ execlog_run_batch(int slot, List *ids)
 			 */
 			if (!run->cancelled &&
 				(TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ||
-				 strcmp(run->status, "failed") == 0 ||
-				 strcmp(run->status, "rejected") == 0) &&
+				 execlog_status_of_name(run->status) == ES_FAILED ||
+				 execlog_status_of_name(run->status) == ES_REJECTED) &&
 				!still_running(slot, run))
 				run->cancelled = true;
 		}
@@ -1518,6 +1356,7 @@ execlog_run_batch(int slot, List *ids)
 			edata = CopyErrorData();
 			FlushErrorState();
 			disable_timeout(STATEMENT_TIMEOUT, false);
+			execlog_step_interruptible(false);
 			while (GetCurrentTransactionNestLevel() > level)
 				RollbackAndReleaseCurrentSubTransaction();
 		}

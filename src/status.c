@@ -25,6 +25,8 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+#include "status.h"
+#include "policy.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -45,25 +47,37 @@
 PG_FUNCTION_INFO_V1(execlog_executions_guard);
 PG_FUNCTION_INFO_V1(execlog_actor_name);
 
-/* Execution statuses, in the order of the execlog.status enum. */
-typedef enum ExecStatus
-{
-	ES_PENDING,
-	ES_QUEUED,
-	ES_RUNNING,
-	ES_PAUSED,
-	ES_SUCCESS,
-	ES_PARTIAL,
-	ES_FAILED,
-	ES_REJECTED,
-	ES_CANCELLED,
-	ES_COUNT
-} ExecStatus;
-
 static const char *const status_names[ES_COUNT] = {
 	"pending", "queued", "running", "paused", "success",
 	"partially_executed", "failed", "rejected", "cancelled"
 };
+
+/*
+ * execlog_status_name
+ *		The execlog.status label of a status.
+ */
+const char *
+execlog_status_name(ExecStatus status)
+{
+	Assert(status >= 0 && status < ES_COUNT);
+	return status_names[status];
+}
+
+/*
+ * execlog_status_of_name
+ *		The status of an execlog.status label.
+ */
+ExecStatus
+execlog_status_of_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < ES_COUNT; i++)
+		if (strcmp(status_names[i], name) == 0)
+			return (ExecStatus) i;
+	elog(ERROR, "unknown execution status \"%s\"", name);
+	return ES_FAILED;			/* keep the compiler quiet */
+}
 
 /* legal[from][to]: transitions allowed outside a retry (SPEC section 3) */
 static const bool legal[ES_COUNT][ES_COUNT] = {
@@ -517,18 +531,8 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 										  SPI_tuptable->tupdesc, &isnull));
 	SPI_finish();
 
-	if (new_attempt > max_retries + 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("execution %lld has reached its retry limit", (long long) id),
-				 old_attempt == 1 ?
-				 errdetail_plural("It has made %d attempt and its automation allows %d retry.",
-								  "It has made %d attempt and its automation allows %d retries.",
-								  max_retries, old_attempt, max_retries) :
-				 errdetail_plural("It has made %d attempts and its automation allows %d retry.",
-								  "It has made %d attempts and its automation allows %d retries.",
-								  max_retries, old_attempt, max_retries),
-				 errhint("Start a new execution with execlog.start().")));
+	/* old_attempt + 1 == new_attempt: the retry after old_attempt */
+	execlog_policy_check_budget(id, old_attempt, max_retries);
 
 	edit_set(e, a->status,
 			 status_datum(status_type, throttled ? ES_QUEUED : ES_PENDING), false);

@@ -7,8 +7,9 @@
  * Each pass of a worker's loop:
  *
  *	1. (first pass only) fails the executions its slot was running when it
- *	   last stopped, as interrupted, and schedules their retry when the
- *	   retry budget allows (at-least-once: see README);
+ *	   last stopped, as interrupted: retried at once when the retry budget
+ *	   allows (at-least-once: see README), otherwise with their on_failure
+ *	   follow-ups (policy.c decides, as for any failure);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
  *	   passed), automatic retries whose delay is over, and open tasks past
  *	   their due time, escalated once (tasks.c);
@@ -31,6 +32,7 @@
 #include "alerts.h"
 #include "http.h"
 #include "plans.h"
+#include "policy.h"
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
@@ -76,32 +78,6 @@ static object_access_hook_type prev_object_access_hook = NULL;
 
 /* The workers' statements are all planned as index lookups (keyed). */
 
-static SavedStmt recover_stmt = {
-	"WITH failed AS ("
-	"  UPDATE execlog.executions e"
-	"     SET status = 'failed', worker = NULL,"
-	"         error = 'interrupted: the worker running it stopped before it finished',"
-	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
-	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
-	"                                            WHERE s.automation_id = a.id"
-	"                                              AND s.kind = 'response')"
-	"                          THEN pg_catalog.now() END"
-	"    FROM execlog.automations a"
-	"   WHERE a.id = e.automation_id AND e.status = 'running'"
-	"     AND (e.worker = $1 OR e.worker >= $2)"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt,"
-	"            e.payload, e.context, e.resume),"
-	" steps AS ("
-	"  UPDATE execlog.execution_steps s"
-	"     SET status = 'failed', finished_at = pg_catalog.now(), error = f.error"
-	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"     AND s.status::text IN ('pending', 'running'))"
-	/* failed for good: their follow-ups, see execlog_follow_up_recovered() */
-	" SELECT f.id, f.account_id, f.attempt, f.error, f.on_failure, f.payload, f.context, f.resume"
-	"   FROM failed f WHERE f.run_after IS NULL AND f.on_failure IS NOT NULL",
-	2, {INT4OID, INT4OID}, NULL, true
-};
-
 /* timed pauses that ended, or paused executions past their time limit */
 static SavedStmt due_pauses = {
 	"UPDATE execlog.executions e"
@@ -112,7 +88,13 @@ static SavedStmt due_pauses = {
 	1, {INT4OID}, NULL, true
 };
 
-/* automatic retries whose delay is over */
+/*
+ * Automatic retries whose delay is over.  policy.c decided the retry when
+ * it set run_after (the executor after a failure, or crash recovery); the
+ * budget is looked at again because max_retries may have been lowered
+ * since: such an execution keeps its status and only loses run_after (the
+ * status guard would refuse the retry, see execlog_policy_check_budget).
+ */
 static SavedStmt due_retries = {
 	"UPDATE execlog.executions e"
 	"   SET status = CASE WHEN e.attempt < a.max_retries + 1"
@@ -269,36 +251,6 @@ static SavedStmt prune_stmt = {
 
 /* How often worker 0 applies execlog.retention. */
 #define PRUNE_INTERVAL_MS 60000
-
-/*
- * Executions of a batch whose transaction failed outside any execution
- * (see the recovery block of execlog_worker_main): failed with the error,
- * retried when the budget allows, as after a crash.
- */
-static SavedStmt fail_batch_stmt = {
-	"WITH failed AS ("
-	"  UPDATE execlog.executions e"
-	"     SET status = 'failed', worker = NULL, error = $3,"
-	"         run_after = CASE WHEN e.attempt < a.max_retries + 1"
-	"                           AND NOT EXISTS (SELECT 1 FROM execlog.steps s"
-	"                                            WHERE s.automation_id = a.id"
-	"                                              AND s.kind = 'response')"
-	"                          THEN pg_catalog.now() END"
-	"    FROM execlog.automations a"
-	"   WHERE a.id = e.automation_id AND e.id = ANY ($1)"
-	"     AND e.status = 'running' AND e.worker = $2"
-	"  RETURNING e.id, e.account_id, e.error, e.run_after, a.on_failure, e.attempt,"
-	"            e.payload, e.context, e.resume),"
-	" steps AS ("
-	"  UPDATE execlog.execution_steps s"
-	"     SET status = 'failed', finished_at = pg_catalog.now(), error = $3"
-	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
-	"     AND s.status::text IN ('pending', 'running'))"
-	/* failed for good: their follow-ups, see execlog_follow_up_recovered() */
-	" SELECT f.id, f.account_id, f.attempt, f.error, f.on_failure, f.payload, f.context, f.resume"
-	"   FROM failed f WHERE f.run_after IS NULL AND f.on_failure IS NOT NULL",
-	3, {INT8ARRAYOID, INT4OID, TEXTOID}, NULL, true
-};
 
 /* The batch being run (TopMemoryContext), and the error that broke it. */
 static int64 *batch_ids = NULL;
@@ -584,7 +536,6 @@ schema_usable(void)
 static void
 fail_broken_batch(int slot)
 {
-	Datum		values[3];
 	ArrayType  *arr;
 	Datum	   *elems;
 	int			i;
@@ -594,12 +545,9 @@ fail_broken_batch(int slot)
 	for (i = 0; i < n_batch_ids; i++)
 		elems[i] = Int64GetDatum(batch_ids[i]);
 	arr = construct_array(elems, n_batch_ids, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
-	values[0] = PointerGetDatum(arr);
-	values[1] = Int32GetDatum(slot);
-	values[2] = CStringGetTextDatum(psprintf("execution failed: the batch running it failed: %s",
-											 batch_error ? batch_error : "unknown error"));
-	worker_stmt(&fail_batch_stmt, values);
-	execlog_follow_up_recovered();
+	(void) execlog_policy_fail_running(slot, 0, arr,
+									   psprintf("execution failed: the batch running it failed: %s",
+												batch_error ? batch_error : "unknown error"));
 	end_tx();
 	pfree(batch_ids);
 	batch_ids = NULL;
@@ -636,10 +584,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	}
 	if (!*recovered)
 	{
-		values[0] = Int32GetDatum(slot);
-		values[1] = Int32GetDatum(execlog_workers);
-		worker_stmt(&recover_stmt, values);
-		execlog_follow_up_recovered();
+		(void) execlog_policy_fail_running(slot, execlog_workers, NULL,
+										   "interrupted: the worker running it stopped before it finished");
 		*recovered = true;
 	}
 	/* execlog.retention: worker 0 prunes once a minute */
@@ -744,31 +690,87 @@ worker_detach(int code, Datum arg)
 	execlog_shared->slots[slot].pid = 0;
 	execlog_shared->slots[slot].latch = NULL;
 	execlog_shared->slots[slot].execution_id = 0;
-	execlog_shared->slots[slot].cancel_id = 0;
 	execlog_shared->slots[slot].exit_requested = false;
 	SpinLockRelease(&execlog_shared->mutex);
 }
 
 /*
+ * Per-execution cancels.
+ *
+ * A committed execlog.cancel() of the execution this worker runs bumps its
+ * slot's cancel generation (execlog.c, signal_cancels); no signal is sent,
+ * so nothing can interrupt the worker's own statements (claims, step rows,
+ * follow-ups) or another execution of the batch.  The cancel is acted on
+ * in two places only:
+ *
+ *	- at every step boundary (execlog_cancelled_at_boundary, see
+ *	  executor.c): the execution stops there and what it did in this batch
+ *	  is undone (also one cancelled while it waited for its turn in the
+ *	  batch, see batch_http_cancels);
+ *	- inside a running step: while a step runs, the timeout
+ *	  cancel_check_timeout fires every CANCEL_CHECK_MS and, when the
+ *	  generation moved, sets QueryCancelPending as a SIGINT would.
+ *
+ * Why a timeout: the step's statement is ordinary PostgreSQL code in this
+ * process (pg_sleep, a long scan, a lock wait); it reaches
+ * CHECK_FOR_INTERRUPTS often, but nothing in it looks at our slot, and a
+ * SetLatch from the canceller only wakes a latch wait, which then goes back
+ * to sleep.  A timeout handler runs in the SIGALRM handler of this process
+ * (PostgreSQL 15 timeout.c), so it may only do what a signal handler may:
+ * it reads the generation without the spinlock (pg_atomic_read_u32 is a
+ * plain load on every platform, simulated atomics included) and sets the
+ * same flags StatementCancelHandler sets; the next CHECK_FOR_INTERRUPTS in
+ * the statement raises "canceling statement due to user request"
+ * (ERRCODE_QUERY_CANCELED), which fails the step's subtransaction only.
+ * The timeout is disabled, and a flag it may have set after the statement
+ * ended is cleared, before the worker runs any statement of its own
+ * (execlog_step_interruptible(false)).  An executor hook checking between
+ * rows would not interrupt a statement that returns no rows for a long
+ * time (pg_sleep, a lock wait), hence the timeout.
+ *
+ * The time limit of an sql step is PostgreSQL's statement timeout (steps.c),
+ * enabled only around the step's statement: its handler signals this
+ * process itself, so it too can only interrupt the step; a cancel flag it
+ * raised just as the statement ended is cleared with ours at the step's end.
+ */
+#define CANCEL_CHECK_MS 100
+
+static TimeoutId cancel_check_timeout;
+static volatile sig_atomic_t step_interruptible = false;
+static int64 current_execution = 0;
+static volatile uint32 cancel_base = 0;	/* cancel_gen when it started */
+
+/*
+ * cancel_check
+ *		Timeout handler (signal context): interrupt the running step when a
+ *		cancel of its execution was committed.
+ */
+static void
+cancel_check(void)
+{
+	if (step_interruptible && execlog_worker_slot >= 0 &&
+		pg_atomic_read_u32(&execlog_shared->slots[execlog_worker_slot].cancel_gen) != cancel_base)
+	{
+		InterruptPending = true;
+		QueryCancelPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+/*
  * execlog_set_current_execution
  *		Publish which execution this worker runs (0: none), so that a
- *		committed cancel can interrupt it.
+ *		committed cancel of it reaches this worker, and of no other.
  */
 void
 execlog_set_current_execution(int slot, int64 execution_id)
 {
 	SpinLockAcquire(&execlog_shared->mutex);
 	execlog_shared->slots[slot].execution_id = execution_id;
-	if (execution_id == 0)
-		execlog_shared->slots[slot].cancel_id = 0;
+	/* cancels committed from now on while it runs are for this execution */
+	cancel_base = pg_atomic_read_u32(&execlog_shared->slots[slot].cancel_gen);
 	SpinLockRelease(&execlog_shared->mutex);
-
-	/*
-	 * No statement of the finished execution runs any more: a cancel meant
-	 * for it that is still pending must not interrupt the next one.
-	 */
-	if (execution_id == 0)
-		QueryCancelPending = false;
+	current_execution = execution_id;
 }
 
 /*
@@ -778,14 +780,98 @@ execlog_set_current_execution(int slot, int64 execution_id)
 bool
 execlog_cancel_requested(int64 execution_id)
 {
-	bool		result;
+	if (execlog_worker_slot < 0 || execution_id == 0 ||
+		execution_id != current_execution)
+		return false;
+	return pg_atomic_read_u32(&execlog_shared->slots[execlog_worker_slot].cancel_gen) !=
+		cancel_base;
+}
 
+/*
+ * Cancels of executions of the batch that were not running at the time
+ * (claimed, waiting for their turn) bump the slot's http_cancels instead
+ * (execlog.c): when it moved since the batch began, the next step boundary
+ * of each execution looks at its row.
+ */
+static uint32 batch_http_cancels = 0;
+
+static SavedStmt still_running_stmt = {
+	"SELECT 1 FROM execlog.executions"
+	" WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running'",
+	1, {INT8OID}, NULL, true
+};
+
+/*
+ * execlog_batch_cancels_begin
+ *		Note, before a batch is loaded, the cancels its slot has seen.
+ */
+void
+execlog_batch_cancels_begin(void)
+{
+	if (execlog_worker_slot < 0)
+		return;
+	SpinLockAcquire(&execlog_shared->mutex);
+	batch_http_cancels = execlog_shared->slots[execlog_worker_slot].http_cancels;
+	SpinLockRelease(&execlog_shared->mutex);
+}
+
+/*
+ * execlog_cancelled_at_boundary
+ *		At a step boundary: whether this execution was cancelled since the
+ *		batch began (while it ran, or while it waited for its turn).  Looks
+ *		at its row only when some cancel reached the slot meanwhile.
+ */
+bool
+execlog_cancelled_at_boundary(int64 execution_id)
+{
+	Datum		values[1];
+	uint32		seen;
+
+	if (execlog_cancel_requested(execution_id))
+		return true;
 	if (execlog_worker_slot < 0)
 		return false;
 	SpinLockAcquire(&execlog_shared->mutex);
-	result = execlog_shared->slots[execlog_worker_slot].cancel_id == execution_id;
+	seen = execlog_shared->slots[execlog_worker_slot].http_cancels;
 	SpinLockRelease(&execlog_shared->mutex);
-	return result;
+	if (seen == batch_http_cancels)
+		return false;
+	values[0] = Int64GetDatum(execution_id);
+	return execlog_run_saved(&still_running_stmt, values, NULL, false) == 0;
+}
+
+/*
+ * execlog_step_interruptible
+ *		Around a step (true before it, false after it, on success and on
+ *		error): while a step runs, a committed cancel of its execution
+ *		interrupts it (see above).
+ */
+void
+execlog_step_interruptible(bool on)
+{
+	if (execlog_worker_slot < 0)
+		return;
+	if (on)
+	{
+		step_interruptible = true;
+		enable_timeout_every(cancel_check_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 CANCEL_CHECK_MS),
+							 CANCEL_CHECK_MS);
+		/* a cancel committed between the boundary check and now */
+		cancel_check();
+	}
+	else
+	{
+		disable_timeout(cancel_check_timeout, false);
+		step_interruptible = false;
+
+		/*
+		 * The step is over: a cancel it did not reach is noticed at the next
+		 * step boundary, and must not interrupt a statement of the worker.
+		 */
+		QueryCancelPending = false;
+	}
 }
 
 /*
@@ -845,7 +931,6 @@ execlog_worker_main(Datum main_arg)
 	execlog_shared->slots[slot].latch = MyLatch;
 	execlog_shared->slots[slot].database = MyDatabaseId;
 	execlog_shared->slots[slot].execution_id = 0;
-	execlog_shared->slots[slot].cancel_id = 0;
 	execlog_shared->slots[slot].exit_requested = false;
 	SpinLockRelease(&execlog_shared->mutex);
 	before_shmem_exit(worker_detach, Int32GetDatum(slot));
@@ -855,6 +940,8 @@ execlog_worker_main(Datum main_arg)
 												psprintf("execlog worker %d", slot));
 	execlog_actor = execlog_default_actor;
 	pgstat_report_appname(execlog_default_actor);
+
+	cancel_check_timeout = RegisterTimeout(USER_TIMEOUT, cancel_check);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "execlog worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -872,11 +959,18 @@ execlog_worker_main(Datum main_arg)
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
-		/* as the autovacuum launcher does */
+		/*
+		 * Since not using PG_TRY, reset the error context stack by hand (as
+		 * autovacuum's launcher does): the entries the error jumped over
+		 * (SPI's, a trigger's) were on stack frames that are gone, and the
+		 * next error report would follow them into garbage.
+		 */
 		error_context_stack = NULL;
+
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
+		step_interruptible = false;
 		MemoryContextSwitchTo(TopMemoryContext);
 		if (batch_ids != NULL && batch_error == NULL)
 		{
@@ -909,9 +1003,9 @@ execlog_worker_main(Datum main_arg)
 		bool		exit_requested;
 
 		/*
-		 * Between passes no statement runs: a late cancel (execlog.cancel of
-		 * an execution that already ended, pg_cancel_backend) is moot, and
-		 * raising it outside a transaction would stop the worker.
+		 * Between passes no statement runs: a late pg_cancel_backend() is
+		 * moot, and raising it outside a transaction would stop the worker.
+		 * (execlog.cancel sends no signal, see execlog_step_interruptible.)
 		 */
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
