@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: start, start_many, retry, cancel, resume, complete_task, schedule,
- *	  unschedule, watch and unwatch.
+ *	  The SQL API: start, start_many, retry, cancel, resume, complete_task,
+ *	  dismiss_task, schedule, unschedule, watch and unwatch.
  *
  * Each function first looks the object up as the caller, so privileges and
  * row-level security decide what the caller may act on ("does not exist"
@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(execlog_retry);
 PG_FUNCTION_INFO_V1(execlog_cancel);
 PG_FUNCTION_INFO_V1(execlog_resume);
 PG_FUNCTION_INFO_V1(execlog_complete_task);
+PG_FUNCTION_INFO_V1(execlog_dismiss_task);
 PG_FUNCTION_INFO_V1(execlog_schedule);
 PG_FUNCTION_INFO_V1(execlog_unschedule);
 PG_FUNCTION_INFO_V1(execlog_watch);
@@ -153,7 +154,15 @@ static SavedStmt do_cancel = {
 	"  UPDATE execlog.execution_steps st"
 	"     SET status = 'failed', finished_at = pg_catalog.now(), error = 'cancelled'"
 	"    FROM c WHERE st.execution_id = $1 AND st.attempt = c.attempt"
-	"     AND st.kind = 'pause' AND st.status::text IN ('pending', 'running'))"
+	"     AND st.kind IN ('pause', 'task') AND st.status::text IN ('pending', 'running')"
+	"  RETURNING st.kind, st.output),"
+	/* the task a task step waited for is dismissed with it */
+	" t AS ("
+	"  UPDATE execlog.tasks tk"
+	"     SET status = 'dismissed', closed_at = pg_catalog.now(), closed_by = execlog._actor(),"
+	"         note = coalesce(tk.note, 'the execution was cancelled')"
+	"    FROM s WHERE s.kind = 'task' AND tk.execution_id = $1 AND tk.status = 'open'"
+	"     AND tk.id = (s.output ->> 'task_id')::bigint)"
 	" SELECT worker FROM c",
 	1, {INT8OID}
 };
@@ -165,8 +174,23 @@ static SavedStmt do_resume = {
 	2, {INT8OID, JSONBOID}
 };
 
+/* the task a paused execution's task step waits for */
+static SavedStmt waiting_task = {
+	"SELECT st.output ->> 'task_id'"
+	"  FROM execlog.executions e"
+	"  JOIN execlog.execution_steps st ON st.execution_id = e.id AND st.attempt = e.attempt"
+	" WHERE e.id = $1 AND st.kind = 'task' AND st.status = 'running'",
+	1, {INT8OID}
+};
+
 static SavedStmt task_visible = {
-	"SELECT 1 FROM execlog.tasks WHERE id = $1",
+	"SELECT execution_id FROM execlog.tasks WHERE id = $1",
+	1, {INT8OID}
+};
+
+/* the execution first (as cancel locks it), then the task */
+static SavedStmt lock_task_execution = {
+	"SELECT 1 FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
 
@@ -175,11 +199,31 @@ static SavedStmt lock_task = {
 	1, {INT8OID}
 };
 
-static SavedStmt do_complete_task = {
-	"UPDATE execlog.tasks"
-	"   SET status = 'done', note = $2, closed_at = pg_catalog.now(), closed_by = $3"
-	" WHERE id = $1",
-	3, {INT8OID, TEXTOID, TEXTOID}
+/*
+ * Close a task ($2: done or dismissed) and hand the step waiting for it
+ * its output and, when dismissed, its error: the execution then runs again
+ * and a worker finishes that step (executor.c, finish_task_row).
+ */
+static SavedStmt do_close_task = {
+	"WITH t AS ("
+	"  UPDATE execlog.tasks"
+	"     SET status = $2, note = $3, outcome = $4, closed_at = pg_catalog.now(), closed_by = $5"
+	"   WHERE id = $1 RETURNING execution_id),"
+	" s AS ("
+	"  UPDATE execlog.execution_steps st"
+	"     SET output = pg_catalog.jsonb_build_object('task_id', $1, 'outcome', $4, 'note', $3,"
+	"                                                'closed_by', $5),"
+	"         error = $6"
+	"    FROM t, execlog.executions e"
+	"   WHERE e.id = t.execution_id AND e.status = 'paused'"
+	"     AND st.execution_id = e.id AND st.attempt = e.attempt"
+	"     AND st.kind = 'task' AND st.status = 'running'"
+	"     AND st.output ->> 'task_id' = $1::text"
+	"  RETURNING st.execution_id)"
+	" UPDATE execlog.executions"
+	"    SET status = 'running', run_after = NULL, worker = NULL"
+	"  WHERE id IN (SELECT execution_id FROM s)",
+	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static SavedStmt cron_installed = {
@@ -214,20 +258,44 @@ static SavedStmt drop_schedule = {
 	1, {INT8OID}
 };
 
-/* one watch per automation and table (triggers_one_watch): a new one replaces it */
+/*
+ * One watch per automation and table (triggers_one_watch): a new one
+ * replaces it.  The table is identified by its OID (watched_table), so that
+ * renames keep the watch; config keeps the name it was watched under.
+ */
 static SavedStmt set_watch = {
-	"INSERT INTO execlog.triggers (automation_id, kind, config)"
-	" VALUES ($1, 'data', pg_catalog.jsonb_build_object('table', $2::text, 'condition', $3::text))"
-	" ON CONFLICT (automation_id, (config ->> 'table')) WHERE kind = 'data'"
+	"INSERT INTO execlog.triggers (automation_id, kind, config, watched_table)"
+	" VALUES ($1, 'data', pg_catalog.jsonb_build_object('table', $2::text, 'condition', $3::text), $4)"
+	" ON CONFLICT (automation_id, watched_table) WHERE kind = 'data'"
 	" DO UPDATE SET config = excluded.config"
 	" RETURNING id",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	4, {INT8OID, TEXTOID, TEXTOID, REGCLASSOID}
+};
+
+/*
+ * A watch of the automation on a partitioned table above the table, or on
+ * a partition below it: the row triggers would be one (PostgreSQL clones a
+ * partitioned table's row trigger to its partitions, and replaces one of
+ * the same name).  Second column: whether it is above.
+ */
+static SavedStmt watch_overlap = {
+	"SELECT tr.watched_table::pg_catalog.text,"
+	"       tr.watched_table OPERATOR(pg_catalog.=)"
+	"         ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors($2)))"
+	"  FROM execlog.triggers tr"
+	" WHERE tr.automation_id = $1 AND tr.kind = 'data'"
+	"   AND tr.watched_table OPERATOR(pg_catalog.<>) $2"
+	"   AND tr.watched_table OPERATOR(pg_catalog.=)"
+	"         ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors($2)"
+	"                    UNION ALL SELECT t.relid FROM pg_catalog.pg_partition_tree($2) t))"
+	" LIMIT 1",
+	2, {INT8OID, REGCLASSOID}
 };
 
 static SavedStmt drop_watch = {
 	"DELETE FROM execlog.triggers"
-	" WHERE automation_id = $1 AND kind = 'data' AND config ->> 'table' = $2",
-	2, {INT8OID, TEXTOID}
+	" WHERE automation_id = $1 AND kind = 'data' AND watched_table OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, REGCLASSOID}
 };
 
 /* Column of the first result row, as text (palloc'd in the SPI context). */
@@ -904,6 +972,12 @@ resume_body(PG_FUNCTION_ARGS)
 				 errmsg("execution %lld cannot be resumed: its status is \"%s\"",
 						(long long) id, status),
 				 errdetail("Only paused executions can be resumed.")));
+	if (execlog_run_saved(&waiting_task, values, NULL, true) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execution %lld cannot be resumed: it is waiting for task %s",
+						(long long) id, result_text(1)),
+				 errhint("Close the task with execlog.complete_task() or execlog.dismiss_task().")));
 	execlog_run_saved(&do_resume, values, NULL, false);
 	end_api_call(&priv);
 	PG_RETURN_VOID();
@@ -918,31 +992,54 @@ execlog_resume(PG_FUNCTION_ARGS)
 	return api_call(resume_body, fcinfo);
 }
 
-/* The body of execlog.complete_task, run by api_call. */
-static Datum
-complete_task_body(PG_FUNCTION_ARGS)
+/*
+ * close_task
+ *		Close an open task as done (with an outcome) or dismissed, as the
+ *		caller's act: the caller must see the task (row-level security: its
+ *		accounts only); then, as the owner, the task's execution and the
+ *		task are locked and a step waiting for it is resumed.
+ */
+static void
+close_task(FunctionCallInfo fcinfo, bool done)
 {
 	ExeclogPrivState priv;
-	Datum		values[3];
-	char		nulls[4] = "   ";
+	Datum		values[6];
+	char		nulls[7] = "      ";
 	int64		id;
 	char	   *status;
+	bool		isnull;
+	Datum		execution_id;
+	const char *verb = done ? "completed" : "dismissed";
 
 	require_arg(fcinfo, 0, "task id");
+	if (done)
+		require_arg(fcinfo, 2, "outcome");
 	id = PG_GETARG_INT64(0);
 	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(done ? "done" : "dismissed");
 	if (PG_ARGISNULL(1))
-		nulls[1] = 'n';
+		nulls[2] = 'n';
 	else
-		values[1] = PG_GETARG_DATUM(1);
+		values[2] = PG_GETARG_DATUM(1);
+	if (done)
+		values[3] = PG_GETARG_DATUM(2);
+	else
+		nulls[3] = 'n';
+	values[4] = CStringGetTextDatum(execlog_actor);
+	if (done)
+		nulls[5] = 'n';
+	else
+		values[5] = CStringGetTextDatum(psprintf("task %lld was dismissed by \"%s\"",
+												 (long long) id, execlog_actor));
 
 	begin_api_call(&priv);
-	values[2] = CStringGetTextDatum(execlog_actor);
 	if (execlog_run_saved(&task_visible, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
+	execution_id = result_datum(0, 1, &isnull);
 	execlog_become_owner(&priv);
+	execlog_run_saved(&lock_task_execution, &execution_id, NULL, false);
 	if (execlog_run_saved(&lock_task, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -951,20 +1048,51 @@ complete_task_body(PG_FUNCTION_ARGS)
 	if (strcmp(status, "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("task %lld cannot be completed: its status is \"%s\"",
-						(long long) id, status)));
-	execlog_run_saved(&do_complete_task, values, nulls, false);
+				 errmsg("task %lld cannot be %s: its status is \"%s\"",
+						(long long) id, verb, status),
+				 errdetail("Only open tasks can be completed or dismissed.")));
+	execlog_run_saved(&do_close_task, values, nulls, false);
 	end_api_call(&priv);
+}
+
+/* The body of execlog.complete_task, run by api_call. */
+static Datum
+complete_task_body(PG_FUNCTION_ARGS)
+{
+	close_task(fcinfo, true);
 	PG_RETURN_VOID();
 }
 
 /*
- * execlog.complete_task(task_id bigint, note text) returns void
+ * execlog.complete_task(task_id bigint, note text, outcome text) returns void
+ *
+ * The step waiting for the task (if any) succeeds with output
+ * {"task_id", "outcome", "note", "closed_by"}.
  */
 Datum
 execlog_complete_task(PG_FUNCTION_ARGS)
 {
 	return api_call(complete_task_body, fcinfo);
+}
+
+/* The body of execlog.dismiss_task, run by api_call. */
+static Datum
+dismiss_task_body(PG_FUNCTION_ARGS)
+{
+	close_task(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * execlog.dismiss_task(task_id bigint, note text) returns void
+ *
+ * The step waiting for the task (if any) fails with 'task 7 was dismissed
+ * by "maria"'; its on_error decides what the execution does.
+ */
+Datum
+execlog_dismiss_task(PG_FUNCTION_ARGS)
+{
+	return api_call(dismiss_task_body, fcinfo);
 }
 
 /*
@@ -1117,8 +1245,8 @@ watch_body(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		automation_id;
 	int64		trigger_id;
-	Datum		values[3];
-	char		nulls[4] = "   ";
+	Datum		values[4];
+	char		nulls[5] = "    ";
 	StringInfoData sql;
 
 	require_arg(fcinfo, 0, "table");
@@ -1132,6 +1260,21 @@ watch_body(PG_FUNCTION_ARGS)
 									  "Rename one of them: watches name the automation alone.");
 	require_may_change(automation_id);
 	table = watched_table(PG_GETARG_OID(0));
+	values[0] = Int64GetDatum(automation_id);
+	values[1] = ObjectIdGetDatum(PG_GETARG_OID(0));
+	if (execlog_run_saved(&watch_overlap, values, NULL, true) > 0)
+	{
+		char	   *other = result_text(1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 DatumGetBool(result_datum(0, 2, &isnull)) ?
+				 errmsg("automation \"%s\" already watches table %s, of which %s is a partition",
+						name, other, table) :
+				 errmsg("automation \"%s\" already watches table %s, a partition of %s",
+						name, other, table),
+				 errhint("A watch on a partitioned table covers all its partitions: unwatch the other table first.")));
+	}
 
 	/*
 	 * The row trigger is created as the caller, who may create triggers on
@@ -1154,6 +1297,7 @@ watch_body(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(table);
 	values[2] = condition ? CStringGetTextDatum(condition) : (Datum) 0;
 	nulls[2] = condition ? ' ' : 'n';
+	values[3] = ObjectIdGetDatum(PG_GETARG_OID(0));
 	execlog_run_saved(&set_watch, values, nulls, false);
 	trigger_id = DatumGetInt64(result_datum(0, 1, &isnull));
 	end_api_call(&priv);
@@ -1190,7 +1334,7 @@ unwatch_body(PG_FUNCTION_ARGS)
 												"Rename one of them: watches name the automation alone."));
 	require_may_change(DatumGetInt64(values[0]));
 	table = watched_table(PG_GETARG_OID(0));
-	values[1] = CStringGetTextDatum(table);
+	values[1] = ObjectIdGetDatum(PG_GETARG_OID(0));
 	execlog_become_owner(&priv);
 	/* the trigger on execlog.triggers drops the table's row trigger */
 	if (execlog_run_saved(&drop_watch, values, NULL, false) == 0)

@@ -10,6 +10,7 @@
  *	steps_http.c	http steps: validation, connections, recording results
  *	http_client.c	the worker's libcurl multi handle: requests in flight
  *	http_policy.c	execlog.http_allow / execlog.http_deny
+ *	tasks.c		alert and task steps, escalation of overdue tasks
  *
  *-------------------------------------------------------------------------
  */
@@ -68,6 +69,7 @@ typedef struct ExecRun
 	bool		has_history;	/* a retry, or rows of this attempt exist */
 	bool		expired;		/* its time limit passed while it was paused */
 	bool		partial;		/* a step of this attempt failed, on_error = continue */
+	char	   *stop_error;		/* a resumed step failed, on_error = stop */
 	Jsonb	   *payload;
 	Jsonb	   *context;
 	Jsonb	   *resume;			/* NULL when none */
@@ -120,6 +122,12 @@ extern void execlog_jsonb_push_value(JsonbParseState **state, JsonbIteratorToken
 
 /* alerts.c */
 extern bool execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec);
+
+/* tasks.c */
+extern Jsonb *execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input);
+extern bool execlog_task_step(ExecRun *run, StepDef *def, StepRow *row, Jsonb *input);
+extern bool execlog_task_waits(Jsonb *input);
+extern uint64 execlog_escalate_tasks(void);
 
 /* executor.c */
 extern void execlog_run_batch(int slot, List *ids);

@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+#include "http.h"
 
 #include "access/xact.h"
 #include "fmgr.h"
@@ -63,6 +64,7 @@ execlog_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ExeclogShared)));
+	execlog_token_shmem_request();
 }
 
 /*
@@ -84,6 +86,7 @@ execlog_shmem_startup(void)
 		memset(execlog_shared, 0, sizeof(ExeclogShared));
 		SpinLockInit(&execlog_shared->mutex);
 	}
+	execlog_token_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -9,7 +9,7 @@
  *	execlog.c	library entry point, shared memory, wake-at-commit
  *	guc.c		the execlog.* settings
  *	status.c	the trigger that enforces the execution status machine
- *	api.c		start / retry / cancel / resume / complete_task
+ *	api.c		start / retry / cancel / resume / complete_task / dismiss_task
  *	privs.c		helpers to run SPI as the extension owner, safely
  *	version.c	the installed schema version against the library's
  *

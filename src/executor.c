@@ -159,10 +159,13 @@ static SavedStmt write_runs = {
 	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4OID}
 };
 
+/* an on_failure task: with a due time, it escalates to the on_failure alert's channel */
 static SavedStmt add_task = {
-	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
-	" VALUES ($1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5)",
-	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	"INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body, due_at, escalate)"
+	" SELECT $1, $2, $3, coalesce($4, 'execution ' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) ' failed'), $5,"
+	"        d.due_at, CASE WHEN d.due_at IS NOT NULL THEN execlog._on_failure_escalation($7) END"
+	"   FROM (SELECT execlog._due_at($6) AS due_at) d",
+	7, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID}
 };
 
 /* Run one of the executor's statements; returns SPI_processed. */
@@ -493,6 +496,54 @@ take_in_flight(List *runs, int *first_step)
 }
 
 /*
+ * extend_deadline
+ *		Add the time a task step waited (from started to finished) to the
+ *		attempt's deadline: waiting for a person does not count against
+ *		time_limit.
+ */
+static void
+extend_deadline(ExecRun *run, TimestampTz started, TimestampTz finished)
+{
+	TimestampTz waited = finished - started;
+
+	if (waited <= 0 || run->deadline == DT_NOEND)
+		return;
+	if (run->deadline > DT_NOEND - waited)
+		run->deadline = DT_NOEND;
+	else
+		run->deadline += waited;
+}
+
+/*
+ * finish_task_row
+ *		Finish the row of a task step resumed from its task: complete_task
+ *		wrote its output (with the outcome), dismiss_task its error.
+ */
+static void
+finish_task_row(ExecRun *run, StepDef *def, StepRow *row, Jsonb *output, char *error)
+{
+	extend_deadline(run, row->started_at, row->finished_at);
+	row->output = output;
+	if (error == NULL && execlog_jsonb_get(output, "outcome") != NULL)
+	{
+		add_output(run, def->name, output);
+		return;
+	}
+	if (error == NULL)
+		error = "the execution was resumed while the task of this step was still open";
+	row->status = "failed";
+	row->error = error;
+	if (def->continue_on_error)
+	{
+		run->partial = true;
+		if (run->error == NULL)
+			run->error = psprintf("step \"%s\" failed: %s", def->name, error);
+	}
+	else
+		run->stop_error = psprintf("step \"%s\" failed: %s", def->name, error);
+}
+
+/*
  * load_progress
  *		Decide where each execution starts: after a pause being resumed, at
  *		the first step of the previous attempt that did not succeed (keeping
@@ -581,6 +632,21 @@ load_progress(List *runs, int *first_step)
 				StepDef    *def;
 
 				current_seen = true;
+				/* the time an earlier task step of this attempt waited */
+				if ((strcmp(status, "success") == 0 || strcmp(status, "failed") == 0) &&
+					DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull)) == attempt)
+				{
+					char	   *kind = result_cstring(tup, desc, 11);
+					Datum		started = SPI_getbinval(tup, desc, 8, &isnull);
+					Datum		finished;
+					bool		fnull;
+
+					finished = SPI_getbinval(tup, desc, 9, &fnull);
+					if (strcmp(kind, "task") == 0 && !isnull && !fnull &&
+						execlog_task_waits(result_jsonb(tup, desc, 10)))
+						extend_deadline(run, DatumGetTimestampTz(started),
+										DatumGetTimestampTz(finished));
+				}
 				while (next < list_length(run->steps) &&
 					   ((StepDef *) list_nth(run->steps, next))->position <= position)
 					next++;
@@ -606,6 +672,19 @@ load_progress(List *runs, int *first_step)
 					run->http_row = row;
 					run->http_index = next - 1;
 					run->http_result = execlog_http_result(run->id, attempt, position);
+					run->rows = lappend(run->rows, row);
+				}
+				else if (strcmp(status, "running") == 0 && def != NULL &&
+						 def->position == position && strcmp(def->kind, "task") == 0)
+				{
+					/* a task step whose task was closed (or that was resumed) */
+					StepRow    *row = new_row(def, "success");
+
+					row->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+					row->finished_at = GetCurrentTimestamp();
+					row->input = result_jsonb(tup, desc, 10);
+					finish_task_row(run, def, row, result_jsonb(tup, desc, 6),
+									SPI_getvalue(tup, desc, 12));
 					run->rows = lappend(run->rows, row);
 				}
 				else if (strcmp(status, "running") == 0 && def != NULL &&
@@ -726,6 +805,10 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 	}
 	else if (strcmp(def->kind, "feedback") == 0)
 		row->output = execlog_feedback_step(run, input);
+	else if (strcmp(def->kind, "alert") == 0)
+		row->output = execlog_alert_step(run, def, input);
+	else if (strcmp(def->kind, "task") == 0)
+		return execlog_task_step(run, def, row, input);
 	else if (strcmp(def->kind, "http") == 0)
 	{
 		/*
@@ -828,6 +911,14 @@ run_execution(ExecRun *run, int first)
 	if (run->expired)
 	{
 		reject(run);
+		skip_rest(run, first);
+		return;
+	}
+	if (run->stop_error != NULL)
+	{
+		/* the task a resumed step waited for was dismissed */
+		run->status = "failed";
+		run->error = run->stop_error;
 		skip_rest(run, first);
 		return;
 	}
@@ -994,8 +1085,8 @@ follow_ups(ExecRun *run)
 	Jsonb	   *spec;
 	Jsonb	   *task;
 	Jsonb	   *alert;
-	Datum		values[5];
-	char		nulls[6] = "     ";
+	Datum		values[7];
+	char		nulls[8] = "       ";
 
 	if (strcmp(run->status, "failed") != 0 && strcmp(run->status, "rejected") != 0)
 		return;
@@ -1047,6 +1138,10 @@ follow_ups(ExecRun *run)
 			v = run->error;
 		values[4] = v ? CStringGetTextDatum(v) : (Datum) 0;
 		nulls[4] = v ? ' ' : 'n';
+		v = execlog_jsonb_get_text(task, "due");
+		values[5] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[5] = v ? ' ' : 'n';
+		values[6] = JsonbPGetDatum(spec);
 		exec_stmt(&add_task, values, nulls);
 	}
 	alert = execlog_jsonb_get(spec, "alert");

@@ -15,7 +15,8 @@
  * row written as "running" meanwhile, so that slow requests can be watched.
  *
  *	steps_http.c	validation, connections and auth, results to step rows
- *	http_client.c	multi handle, sockets, OAuth2 tokens, cancels
+ *	http_client.c	multi handle, sockets, OAuth2 token fetches, cancels
+ *	oauth2.c		OAuth2 tokens shared by the workers (shared memory)
  *	http_policy.c	execlog.http_allow / execlog.http_deny
  *
  *-------------------------------------------------------------------------
@@ -134,6 +135,30 @@ extern void execlog_http_check_cancels(int slot);
 extern void execlog_http_record_slow(void);
 extern char *execlog_http_scrub(List *secrets, const char *data, size_t len,
 								size_t *newlen);
+
+/* oauth2.c: OAuth2 tokens shared by the workers */
+#define EXECLOG_TOKEN_SLOTS 32	/* connections sharing a token at once */
+#define EXECLOG_TOKEN_MAX 8192	/* longer tokens are not shared */
+
+typedef enum TokenState
+{
+	TOKEN_READY,				/* a valid token: use it */
+	TOKEN_FETCH,				/* fetch it, then execlog_token_put() */
+	TOKEN_WAIT,					/* another worker fetches it: ask again */
+	TOKEN_FAILED,				/* the fetch waited for failed: *error */
+	TOKEN_UNSHARED				/* no room: fetch it for this worker only */
+} TokenState;
+
+extern Size execlog_token_shmem_size(void);
+extern void execlog_token_shmem_request(void);
+extern void execlog_token_shmem_startup(void);
+extern TokenState execlog_token_get(int64 connection_id, TimestampTz updated_at,
+									const char *stale, TimestampTz waiting_since,
+									char **token, TimestampTz *expires_at,
+									char **error);
+extern bool execlog_token_put(int64 connection_id, TimestampTz updated_at,
+							  const char *token, TimestampTz expires_at,
+							  const char *error);
 
 /* http_policy.c */
 typedef struct HttpPolicy HttpPolicy;

@@ -31,7 +31,8 @@
  *	  to a new multi handle and the old one is closed once it is idle, so a
  *	  kept-alive connection cannot outlive the policy that allowed it;
  *	- OAuth2 tokens are fetched through the same multi handle, once per
- *	  connection while they are valid, and once more after a 401;
+ *	  connection for all workers while they are valid (oauth2.c shares
+ *	  them), and once more after a 401;
  *	- at most execlog.max_connections_per_host transfers per host are in a
  *	  multi handle; the others wait, in order, on their host's queue;
  *	- a request keeps its step's row (see http.h): the row of one still in
@@ -129,6 +130,9 @@ typedef struct HttpReq
 	HttpResult	result;
 } HttpReq;
 
+/* Waiting for another worker's token fetch, look again this often. */
+#define TOKEN_POLL_MS 100
+
 /* A cached OAuth2 token of one connection (id and updated_at). */
 typedef struct TokenEntry
 {
@@ -142,7 +146,11 @@ typedef struct TokenEntry
 	bool		client_basic;
 	char	   *access_token;	/* NULL: none valid */
 	TimestampTz expires_at;
-	bool		fetching;
+	bool		fetching;		/* this worker fetches it */
+	bool		fetch_shared;	/* ... for all workers (oauth2.c) */
+	bool		unshared;		/* too long to share: this worker's own */
+	bool		shared_wait;	/* another worker fetches it */
+	TimestampTz wait_since;		/* since then */
 	dlist_head	waiters;		/* HttpReq waiting for it */
 } TokenEntry;
 
@@ -207,7 +215,7 @@ static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr slow_plan = NULL;
 
 static void start_transfer(HttpReq *req);
-static void token_wait(HttpReq *req);
+static void token_wait(HttpReq *req, const char *stale);
 static bool url_host(const char *url, char *host, size_t hostlen, long *port);
 
 /*
@@ -1227,9 +1235,131 @@ send_with_token(HttpReq *req, const char *token)
 	start_transfer(req);
 }
 
-/* Send a request with its connection's token, or queue it until one comes. */
+/*
+ * release_waiters
+ *		Send the requests waiting for the entry's token, or fail them with
+ *		why.
+ */
 static void
-token_wait(HttpReq *req)
+release_waiters(TokenEntry *t, const char *why)
+{
+	dlist_head	waiters;
+	dlist_mutable_iter iter;
+
+	/* take the waiters off the entry first: sending may queue again */
+	dlist_init(&waiters);
+	dlist_foreach_modify(iter, &t->waiters)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		list_remove_req(req);
+		dlist_push_tail(&waiters, &req->node);
+	}
+	dlist_foreach_modify(iter, &waiters)
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
+
+		dlist_delete(&req->node);
+		if (why != NULL)
+			req_fail(req, why);
+		else
+			send_with_token(req, t->access_token);
+	}
+}
+
+/*
+ * token_acquire
+ *		Get the entry's token for its waiting requests: from the workers'
+ *		shared store (oauth2.c), by fetching it (for all workers), or by
+ *		waiting for the worker that fetches it.  stale: a token refused
+ *		with 401, or NULL.
+ */
+static void
+token_acquire(TokenEntry *t, const char *stale)
+{
+	char	   *token = NULL;
+	char	   *error = NULL;
+	TimestampTz expires_at = 0;
+
+	if (t->unshared)
+	{
+		t->fetch_shared = false;
+		token_fetch(t);
+		return;
+	}
+	switch (execlog_token_get(t->connection_id, t->updated_at, stale,
+							  t->shared_wait ? t->wait_since : 0,
+							  &token, &expires_at, &error))
+	{
+		case TOKEN_READY:
+			t->shared_wait = false;
+			if (t->access_token)
+				pfree(t->access_token);
+			t->access_token = MemoryContextStrdup(http_cxt, token);
+			t->expires_at = expires_at;
+			release_waiters(t, NULL);
+			break;
+		case TOKEN_FETCH:
+		case TOKEN_UNSHARED:
+			t->shared_wait = false;
+			/* with no room in the store, nobody waits for this fetch */
+			t->fetch_shared = true;
+			token_fetch(t);
+			break;
+		case TOKEN_WAIT:
+			if (!t->shared_wait)
+			{
+				t->shared_wait = true;
+				t->wait_since = GetCurrentTimestamp();
+			}
+			break;
+		case TOKEN_FAILED:
+			t->shared_wait = false;
+			release_waiters(t, error);
+			break;
+	}
+}
+
+/* Ask again for the tokens other workers were fetching. */
+static void
+token_poll(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &tokens)
+	{
+		TokenEntry *t = dlist_container(TokenEntry, node, iter.cur);
+
+		if (!t->shared_wait)
+			continue;
+		if (dlist_is_empty(&t->waiters))
+			t->shared_wait = false;
+		else if (!t->fetching)
+			token_acquire(t, NULL);
+	}
+}
+
+/* Whether some request waits for a token another worker fetches. */
+static bool
+token_waiting_for_others(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &tokens)
+	{
+		if (dlist_container(TokenEntry, node, iter.cur)->shared_wait)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * token_wait
+ *		Send a request with its connection's token, or queue it until one
+ *		comes.  stale: the token it was refused with (401), or NULL.
+ */
+static void
+token_wait(HttpReq *req, const char *stale)
 {
 	TokenEntry *t = req->token;
 
@@ -1241,8 +1371,8 @@ token_wait(HttpReq *req)
 	req->state = REQ_WAITING;
 	dlist_push_tail(&t->waiters, &req->node);
 	n_waiting++;
-	if (!t->fetching)
-		token_fetch(t);
+	if (!t->fetching && !t->shared_wait)
+		token_acquire(t, stale);
 }
 
 /* Read access_token and expires_in from a token response. */
@@ -1292,8 +1422,6 @@ token_done(HttpReq *fetch, char *error, long status)
 	char	   *why = error;
 	char	   *token = NULL;
 	double		expires_in = 0;
-	dlist_head	waiters;
-	dlist_mutable_iter iter;
 
 	t->fetching = false;
 	if (why != NULL)
@@ -1318,25 +1446,21 @@ token_done(HttpReq *fetch, char *error, long status)
 										 t->token_url, why));
 	free_req(fetch);
 
-	/* take the waiters off the entry first: sending may queue again */
-	dlist_init(&waiters);
-	dlist_foreach_modify(iter, &t->waiters)
+	/* the other workers use it too, or learn why there is none */
+	if (t->fetch_shared &&
+		!execlog_token_put(t->connection_id, t->updated_at,
+						   why == NULL ? t->access_token : NULL, t->expires_at, why) &&
+		why == NULL)
 	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		list_remove_req(req);
-		dlist_push_tail(&waiters, &req->node);
+		t->unshared = true;
+		ereport(WARNING,
+				(errmsg("the OAuth2 token of connection %lld is too long to share between workers",
+						(long long) t->connection_id),
+				 errdetail("Tokens of %d bytes or more are fetched by each worker.",
+						   EXECLOG_TOKEN_MAX)));
 	}
-	dlist_foreach_modify(iter, &waiters)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		dlist_delete(&req->node);
-		if (why != NULL)
-			req_fail(req, why);
-		else
-			send_with_token(req, t->access_token);
-	}
+	t->fetch_shared = false;
+	release_waiters(t, why);
 }
 
 /* ----------
@@ -1383,7 +1507,7 @@ transfer_done(HttpReq *req, CURLcode rc)
 			pfree(t->access_token);
 			t->access_token = NULL;
 		}
-		token_wait(req);
+		token_wait(req, req->token_used);
 		return;
 	}
 	req->result.status = error ? 0 : status;
@@ -1410,6 +1534,7 @@ execlog_http_drive(void)
 
 	if (epoll_fd < 0)
 		return;
+	token_poll();
 	do
 	{
 		n = epoll_wait(epoll_fd, events, lengthof(events), 0);
@@ -1558,7 +1683,7 @@ submit(HttpReq *req)
 		case HTTP_AUTH_OAUTH2:
 			add_secret(req, req->spec.auth.client_secret);
 			req->token = token_entry(&req->spec.auth);
-			token_wait(req);
+			token_wait(req, NULL);
 			return;
 		case HTTP_AUTH_NONE:
 			break;
@@ -1832,6 +1957,9 @@ execlog_http_wait_ms(long max_ms)
 		if (curl_multi_timeout(pool->multi, &ms) == CURLM_OK && ms >= 0 && ms < wait)
 			wait = ms;
 	}
+	/* the worker fetching a token sets our latch; look now and then anyway */
+	if (wait > TOKEN_POLL_MS && token_waiting_for_others())
+		wait = TOKEN_POLL_MS;
 	return wait;
 }
 

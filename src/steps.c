@@ -17,6 +17,7 @@
  */
 #include "engine.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -28,6 +29,7 @@
 #include "nodes/params.h"
 #include "parser/parse_param.h"
 #include "storage/lock.h"
+#include "tcop/dest.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -35,6 +37,8 @@
 #include "utils/guc.h"
 #include "utils/jsonpath.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/timeout.h"
 
 /* Marker element appended to SQL output cut at execlog.max_payload_bytes. */
@@ -635,46 +639,152 @@ bind_args(Jsonb *args, VarParams *vp)
 }
 
 /*
- * rows_to_json
- *		The rows of the last SPI result as a JSON array, cut at
- *		execlog.max_payload_bytes with a marker element.
+ * RowsReceiver
+ *		Where the rows of an sql step go: a DestReceiver that turns each row
+ *		into JSON as the executor produces it.
+ *
+ * A row is converted in a scratch context reset after every row, appended
+ * to the output while the output stays under execlog.max_payload_bytes,
+ * and from then on only counted (rows and JSON bytes, for the marker).  So
+ * the worker's memory does not grow with the size of the result: the rows
+ * are never materialised, as SPI's tuple table would hold them all.  Every
+ * statement of the query that returns rows starts the output again
+ * (rStartup): the last statement's rows are the step's output, as with
+ * SPI_tuptable.
+ */
+typedef struct RowsReceiver
+{
+	DestReceiver pub;
+	MemoryContext cxt;			/* where the output lives */
+	MemoryContext rowcxt;		/* one row's scratch, reset after each */
+	TupleDesc	desc;			/* blessed copy of the result's descriptor */
+	StringInfoData buf;			/* "[" and the rows kept */
+	bool		started;		/* a statement returned rows */
+	uint64		rows;			/* rows of the last such statement */
+	uint64		kept;			/* rows in buf */
+	int64		bytes;			/* JSON text of all rows, with separators */
+} RowsReceiver;
+
+/* A statement that returns rows begins: start the output again. */
+static void
+rows_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	r->desc = BlessTupleDesc(CreateTupleDescCopy(typeinfo));
+	if (r->buf.data == NULL)
+		initStringInfo(&r->buf);
+	resetStringInfo(&r->buf);
+	appendStringInfoChar(&r->buf, '[');
+	r->started = true;
+	r->rows = 0;
+	r->kept = 0;
+	r->bytes = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/* One row: keep its JSON while it fits, count it anyway. */
+static bool
+rows_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
+	bool		should_free;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	Datum		row = heap_copy_tuple_as_datum(tuple, r->desc);
+	text	   *json = DatumGetTextPP(DirectFunctionCall1(row_to_json, row));
+	int			len = VARSIZE_ANY_EXHDR(json);
+
+	r->bytes += len + 1;
+	/* the buffer grows in its own context (repalloc) */
+	if (r->kept == r->rows && r->buf.len + len + 1 < execlog_max_payload_bytes)
+	{
+		if (r->rows > 0)
+			appendStringInfoChar(&r->buf, ',');
+		appendBinaryStringInfo(&r->buf, VARDATA_ANY(json), len);
+		r->kept++;
+	}
+	r->rows++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->rowcxt);
+	return true;
+}
+
+static void
+rows_shutdown(DestReceiver *self)
+{
+}
+
+static void
+rows_destroy(DestReceiver *self)
+{
+}
+
+/* A receiver for one sql step, in the current memory context. */
+static RowsReceiver *
+rows_receiver_create(void)
+{
+	RowsReceiver *r = palloc0(sizeof(RowsReceiver));
+
+	r->pub.receiveSlot = rows_receive;
+	r->pub.rStartup = rows_startup;
+	r->pub.rShutdown = rows_shutdown;
+	r->pub.rDestroy = rows_destroy;
+	/* not DestNone: SPI would report a SELECT as SPI_OK_UTILITY */
+	r->pub.mydest = DestTuplestore;
+	r->cxt = CurrentMemoryContext;
+	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "execlog sql step row",
+									  ALLOCSET_DEFAULT_SIZES);
+	return r;
+}
+
+/*
+ * rows_output
+ *		The step's output: the rows kept as a JSON array and, when some were
+ *		not kept, a last element {"execlog_truncated": true, "rows": <all
+ *		rows>, "rows_kept": …, "bytes": <JSON text of all rows>}.  An empty
+ *		array when the last statement returns no rows.
  */
 static Jsonb *
-rows_to_json(void)
+rows_output(RowsReceiver *r, bool last_returns_rows)
 {
-	StringInfoData buf;
-	uint64		i;
-	uint64		kept = 0;
-	int64		total_bytes = 0;
-	TupleDesc	desc;
+	MemoryContextDelete(r->rowcxt);
+	if (!r->started || !last_returns_rows)
+		return execlog_jsonb_from_cstring("[]");
+	if (r->kept < r->rows)
+		appendStringInfo(&r->buf, "%s{\"" TRUNCATED_KEY "\": true, \"rows\": " UINT64_FORMAT
+						 ", \"rows_kept\": " UINT64_FORMAT ", \"bytes\": " INT64_FORMAT "}",
+						 r->kept > 0 ? "," : "", r->rows, r->kept, r->bytes);
+	appendStringInfoChar(&r->buf, ']');
+	return execlog_jsonb_from_cstring(r->buf.data);
+}
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '[');
-	if (SPI_tuptable != NULL && SPI_processed > 0)
+/*
+ * returns_rows
+ *		Whether the statement that set SPI's result code (the last one of
+ *		the query) returns rows, as its output then is the step's.
+ */
+static bool
+returns_rows(SPIPlanPtr plan, int rc)
+{
+	List	   *sources;
+
+	switch (rc)
 	{
-		desc = BlessTupleDesc(SPI_tuptable->tupdesc);
-		for (i = 0; i < SPI_processed; i++)
-		{
-			Datum		row = heap_copy_tuple_as_datum(SPI_tuptable->vals[i], desc);
-			text	   *json = DatumGetTextPP(DirectFunctionCall1(row_to_json, row));
-			int			len = VARSIZE_ANY_EXHDR(json);
-
-			total_bytes += len + 1;
-			if (kept == i && buf.len + len + 1 < execlog_max_payload_bytes)
-			{
-				if (i > 0)
-					appendStringInfoChar(&buf, ',');
-				appendBinaryStringInfo(&buf, VARDATA_ANY(json), len);
-				kept++;
-			}
-		}
-		if (kept < SPI_processed)
-			appendStringInfo(&buf, "%s{\"" TRUNCATED_KEY "\": true, \"rows\": " UINT64_FORMAT
-							 ", \"rows_kept\": " UINT64_FORMAT ", \"bytes\": " INT64_FORMAT "}",
-							 kept > 0 ? "," : "", (uint64) SPI_processed, kept, total_bytes);
+		case SPI_OK_SELECT:
+		case SPI_OK_INSERT_RETURNING:
+		case SPI_OK_DELETE_RETURNING:
+		case SPI_OK_UPDATE_RETURNING:
+			return true;
+		case SPI_OK_UTILITY:
+			/* EXPLAIN, SHOW and the like return rows, most utilities none */
+			sources = SPI_plan_get_plan_sources(plan);
+			return sources != NIL &&
+				((CachedPlanSource *) llast(sources))->resultDesc != NULL;
+		default:
+			return false;
 	}
-	appendStringInfoChar(&buf, ']');
-	return execlog_jsonb_from_cstring(buf.data);
 }
 
 /*
@@ -824,7 +934,9 @@ clean_step_session(void)
  * SET commands in the query are undone afterwards, session advisory locks
  * released (success or failure), and the query runs
  * as a security-restricted operation, so it cannot change the worker's
- * session.
+ * session.  Its rows go to a RowsReceiver as they are produced: memory stays
+ * within a constant plus execlog.max_payload_bytes whatever the size of the
+ * result, and the marker still counts every row.
  */
 Jsonb *
 execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
@@ -841,6 +953,7 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 	SPIExecuteOptions eopts;
 	VarParams	vp = {NULL, 0};
 	int			rc;
+	RowsReceiver *receiver;
 	Jsonb	   *output;
 
 	if (query == NULL)
@@ -876,6 +989,9 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 	eopts.params = bind_args(args, &vp);
 	eopts.read_only = false;
 	eopts.allow_nonatomic = false;
+	/* the rows go to the receiver one by one, never into SPI_tuptable */
+	receiver = rows_receiver_create();
+	eopts.dest = (DestReceiver *) receiver;
 
 	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(remaining_ms, INT_MAX));
 	PG_TRY();
@@ -904,7 +1020,7 @@ execlog_run_sql_step(ExecRun *run, StepDef *step, Jsonb *input)
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 
-	output = rows_to_json();
+	output = rows_output(receiver, returns_rows(plan, rc));
 	SPI_freeplan(plan);
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);

@@ -10,7 +10,8 @@
  *	   last stopped, as interrupted, and schedules their retry when the
  *	   retry budget allows (at-least-once: see README);
  *	2. moves due work forward: timed pauses that ended (or whose time limit
- *	   passed) and automatic retries whose delay is over;
+ *	   passed), automatic retries whose delay is over, and open tasks past
+ *	   their due time, escalated once (tasks.c);
  *	3. claims up to execlog.batch_size executions (pending ones, resumed
  *	   ones, and queued ones of throttled automations while they have free
  *	   slots; see worker_xact_lock) and commits the claim;
@@ -44,6 +45,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -93,11 +95,13 @@ static SavedStmt recover_stmt = {
 	"    FROM failed f WHERE s.execution_id = f.id AND s.attempt = f.attempt"
 	"     AND s.status::text IN ('pending', 'running')),"
 	" tasks AS ("
-	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body)"
+	"  INSERT INTO execlog.tasks (execution_id, account_id, assignee, title, body, due_at, escalate)"
 	"  SELECT f.id, f.account_id, f.on_failure -> 'task' ->> 'assignee',"
 	"         coalesce(f.on_failure -> 'task' ->> 'title', 'execution ' OPERATOR(pg_catalog.||) f.id OPERATOR(pg_catalog.||) ' failed'),"
-	"         f.error"
-	"    FROM failed f WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
+	"         f.error, d.due_at,"
+	"         CASE WHEN d.due_at IS NOT NULL THEN execlog._on_failure_escalation(f.on_failure) END"
+	"    FROM failed f, LATERAL (SELECT execlog._due_at(f.on_failure -> 'task' ->> 'due') AS due_at) d"
+	"   WHERE f.run_after IS NULL AND f.on_failure ? 'task'),"
 	" alerts AS ("
 	/* as execlog_add_alert() (alerts.c): a channel of the account, or a literal address */
 	"  INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target,"
@@ -314,8 +318,12 @@ static int64 *batch_ids = NULL;
 static int	n_batch_ids = 0;
 static char *batch_error = NULL;
 
+/* the next timed pause, automatic retry or task escalation */
 static SavedStmt next_due_stmt = {
-	"SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL",
+	"SELECT LEAST("
+	"  (SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL),"
+	"  (SELECT min(due_at) FROM execlog.tasks"
+	"    WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL))",
 	0, {0}, NULL, true
 };
 
@@ -625,6 +633,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		values[0] = Int32GetDatum(execlog_batch_size);
 		due += worker_stmt(&due_pauses, values);
 		due += worker_stmt(&due_retries, values);
+		due += execlog_escalate_tasks();
 	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
@@ -809,6 +818,8 @@ execlog_worker_main(Datum main_arg)
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
+		/* as the autovacuum launcher does */
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		QueryCancelPending = false;
 		disable_all_timeouts(false);
@@ -822,6 +833,8 @@ execlog_worker_main(Datum main_arg)
 		}
 		EmitErrorReport();
 		AbortCurrentTransaction();
+		/* an error between transactions leaves no lock behind either */
+		LWLockReleaseAll();
 		execlog_set_current_execution(slot, 0);
 		execlog_http_batch_abort();
 		pgstat_report_activity(STATE_IDLE, NULL);

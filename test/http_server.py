@@ -25,6 +25,7 @@ Idempotency-Key header):
     /echo?reflect=Name     the same, and the request's header Name sent back
                            as response header X-Reflected
     POST /oauth/token      OAuth2 client credentials; counts token requests
+                           (?delay=S: answers after S seconds)
     /protected             needs a current bearer token from /oauth/token
     POST /admin/revoke     makes every issued token stale (401 afterwards)
     /basic                 needs HTTP Basic with BASIC_USER / BASIC_PASSWORD
@@ -172,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
             form = dict(urllib.parse.parse_qsl(body.decode()))
             with lock:
                 stats["token_requests"] += 1
+            if "delay" in q:
+                time.sleep(float(q["delay"]))
             if (self.command != "POST" or form.get("grant_type") != "client_credentials"
                     or form.get("client_id") != CLIENT_ID
                     or form.get("client_secret") != CLIENT_SECRET):

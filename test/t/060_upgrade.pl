@@ -248,6 +248,8 @@ CREATE TABLE public.effects (execution_id bigint, note text);
 CREATE TABLE public.switch (v int);
 INSERT INTO public.switch VALUES (0);
 CREATE TABLE public.orders (id int, amount int);
+CREATE TABLE public.sales (id int, region text) PARTITION BY LIST (region);
+CREATE TABLE public.sales_eu PARTITION OF public.sales FOR VALUES IN ('eu');
 GRANT SELECT, INSERT ON public.effects TO runner;
 GRANT SELECT ON public.switch TO runner;
 INSERT INTO execlog.connections (account_id, name, base_url, auth)
@@ -294,6 +296,19 @@ SELECT execlog.start('slow');
 SELECT execlog.schedule('ok', '0 0 1 1 *', '{"from": "cron"}');
 SELECT execlog.watch('public.orders', 'ok', 'NEW.amount > 10');
 INSERT INTO public.orders VALUES (1, 50), (2, 5);
+SELECT execlog.watch('public.sales', 'partial');
+});
+	# a watch whose table was dropped, in another database: the update removes it
+	$node->safe_psql('postgres', 'CREATE DATABASE dangling');
+	$node->safe_psql('dangling', q{
+CREATE EXTENSION execlog;
+INSERT INTO execlog.accounts (name) VALUES ('acme');
+INSERT INTO execlog.automations (account_id, name) VALUES (1, 'w');
+CREATE TABLE public.gone (id int);
+CREATE TABLE public.kept (id int);
+SELECT execlog.watch('public.gone', 'w');
+SELECT execlog.watch('public.kept', 'w');
+DROP TABLE public.gone;
 });
 	wait_for($node, q{
 SELECT count(*) FILTER (WHERE status = 'paused') = 3
@@ -413,6 +428,34 @@ SELECT count(*) FILTER (WHERE e.status = 'success') = 1 AND count(*) FILTER (WHE
 	is($node->safe_psql('postgres', q{
 SELECT count(*) FROM execlog.executions WHERE trigger_kind = 'data' AND payload ->> 'id' = '3'}),
 		'1', 'the watch of the old release fires');
+	# watches are identified by OID now: the old watch of a partitioned table
+	# fires for rows of its partitions, renaming a watched table keeps its watch
+	is($node->safe_psql('postgres', q{
+SELECT string_agg(tr.config ->> 'table' || '=' || tr.watched_table::text, ' ' ORDER BY tr.id)
+  FROM execlog.triggers tr WHERE tr.kind = 'data'}),
+		'public.orders=orders public.sales=sales', 'the old watches were converted to their tables\' OIDs');
+	$node->safe_psql('postgres', q{INSERT INTO public.sales VALUES (4, 'eu')});
+	is($node->safe_psql('postgres', q{
+SELECT triggered_by FROM execlog.executions WHERE trigger_kind = 'data' AND payload ->> 'id' = '4'}),
+		'public.sales', 'the old watch of a partitioned table fires for a row of its partition');
+	$node->safe_psql('postgres', q{ALTER TABLE public.orders RENAME TO orders_renamed;
+INSERT INTO public.orders_renamed VALUES (5, 99)});
+	is($node->safe_psql('postgres', q{
+SELECT triggered_by FROM execlog.executions WHERE trigger_kind = 'data' AND payload ->> 'id' = '5'}),
+		'public.orders_renamed', 'the old watch goes on after its table is renamed');
+	$node->safe_psql('postgres', q{SELECT execlog.unwatch('public.orders_renamed', 'ok');
+SELECT execlog.unwatch('public.sales', 'partial');
+INSERT INTO public.orders_renamed VALUES (6, 99)});
+	is($node->safe_psql('postgres', q{
+SELECT count(*) FROM execlog.executions WHERE trigger_kind = 'data' AND payload ->> 'id' = '6'}),
+		'0', 'unwatch takes the new name');
+	wait_for($node, q{
+SELECT count(*) = 0 FROM execlog.executions
+ WHERE trigger_kind = 'data' AND status IN ('pending', 'queued', 'running')}, 'the executions the watches started ran');
+	$node->safe_psql('dangling', 'ALTER EXTENSION execlog UPDATE');
+	is($node->safe_psql('dangling', q{
+SELECT string_agg(watched_table::text, ' ') FROM execlog.triggers WHERE kind = 'data'}),
+		'kept', 'the update deleted the watch of a dropped table and kept the other');
 	my $cmd = $node->safe_psql('postgres', q{SELECT command FROM cron.job WHERE jobname LIKE 'execlog schedule %'});
 	$node->safe_psql('postgres', $cmd);
 	is($node->safe_psql('postgres', q{

@@ -21,6 +21,18 @@ my $paused = q1($src, q{SELECT execlog.start('wait')});
 ok(wait_status($src, $_, "'success'"), "source: $_ succeeds") for @ok;
 ok(wait_status($src, $bad, "'failed'"), 'source: a failed execution');
 ok(wait_status($src, $paused, "'paused'"), 'source: a paused execution');
+# a watch on a partitioned table (created after others, so that its OID
+# differs in the restored clusters): watches are identified by OID
+$src->safe_psql('postgres', q{
+CREATE TABLE public.shift (id int); DROP TABLE public.shift;
+CREATE TABLE public.orders (id int, region text) PARTITION BY LIST (region);
+CREATE TABLE public.orders_eu PARTITION OF public.orders FOR VALUES IN ('eu');
+SELECT execlog.watch('public.orders', 'ok');
+INSERT INTO public.orders VALUES (1, 'eu');
+});
+my $watched = q1($src, q{SELECT id FROM execlog.executions WHERE trigger_kind = 'data'});
+ok(wait_status($src, $watched, "'success'"), 'source: the watch started an execution');
+my $src_oid = q1($src, q{SELECT watched_table::oid FROM execlog.triggers WHERE kind = 'data'});
 
 my $tables = q1($src, q{SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c
 	JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'execlog' AND c.relkind IN ('r', 'p')});
@@ -78,6 +90,13 @@ log_min_messages = warning
 	my $r = q1($dst, "SELECT execlog.retry($bad)");
 	ok(wait_status($dst, $bad, "'failed'") && q1($dst, "SELECT attempt FROM execlog.executions WHERE id = $bad") == 2,
 		"$format: the failed execution retries");
+	# the watch names the restored table (its own OID) and fires
+	is(q1($dst, q{SELECT watched_table::text || ' ' || (watched_table::oid <> } . $src_oid
+		  . q{) FROM execlog.triggers WHERE kind = 'data'}), 'orders true',
+		"$format: the watch names the restored table");
+	$dst->safe_psql('postgres', q{INSERT INTO public.orders_eu VALUES (2, 'eu')});
+	my $w = q1($dst, q{SELECT id FROM execlog.executions WHERE trigger_kind = 'data' AND payload ->> 'id' = '2'});
+	ok($w && wait_status($dst, $w, "'success'"), "$format: the restored watch starts an execution for a partition's row");
 	my $n = q1($dst, q{SELECT execlog.start('ok')});
 	cmp_ok($n, '>', $ok[-1] > $paused ? $ok[-1] : $paused, "$format: new ids continue the sequence");
 	ok(wait_status($dst, $n, "'success'"), "$format: a new execution succeeds");
