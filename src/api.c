@@ -18,6 +18,7 @@
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -29,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(execlog_start_by_name);
 PG_FUNCTION_INFO_V1(execlog_start_by_id);
@@ -71,10 +73,10 @@ static SavedStmt find_to_start_by_name = {
 	2, {TEXTOID, TEXTOID}
 };
 
+/* no ORDER BY: only the error for an ambiguous name lists them, sorted then */
 static SavedStmt find_to_start_by_name_any = {
 	FIND_TO_START
-	" WHERE a.name = $1"
-	" ORDER BY ac.name",
+	" WHERE a.name = $1",
 	1, {TEXTOID}
 };
 
@@ -576,6 +578,16 @@ start_info(ExeclogStartInfo *info)
 	return info;
 }
 
+/* qsort comparator: account names in the database's collation (ORDER BY name) */
+static int
+compare_names(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+
+	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
+}
+
 /*
  * find_to_start
  *		As the caller: the automation of that name (in that account, unless
@@ -612,13 +624,15 @@ find_to_start(const char *name, const char *account, const char *fn,
 	if (n > 1)
 	{
 		StringInfoData accounts;
+		char	  **names = palloc(sizeof(char *) * n);
 		uint64		i;
 
+		for (i = 0; i < n; i++)
+			names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		qsort(names, n, sizeof(char *), compare_names);
 		initStringInfo(&accounts);
 		for (i = 0; i < n; i++)
-			appendStringInfo(&accounts, "%s\"%s\"", i > 0 ? ", " : "",
-							 SPI_getvalue(SPI_tuptable->vals[i],
-										  SPI_tuptable->tupdesc, 3));
+			appendStringInfo(&accounts, "%s\"%s\"", i > 0 ? ", " : "", names[i]);
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
 				 errmsg("automation name \"%s\" is ambiguous", name),
