@@ -215,8 +215,20 @@ RESET ROLE;
 SELECT outcome, note FROM execlog.tasks WHERE id = 101;
 SELECT output FROM execlog.execution_steps WHERE execution_id = 11;
 
--- dismiss: the waiting step gets the error a worker fails it with
+-- a task assigned to a role: an operator of the account who is not a
+-- member of that role cannot close it (task 102 is t49_op2's)
 SET ROLE t49_op1;
+SELECT execlog.dismiss_task(102, 'not needed');
+\echo :LAST_ERROR_SQLSTATE
+SELECT execlog.complete_task(102, 'mine now', 'approve');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT status, closed_by FROM execlog.tasks WHERE id = 102;
+SELECT status FROM execlog.executions WHERE id = 12;
+
+-- dismiss: by an administrator of the account (not a member of t49_op2);
+-- the waiting step gets the error a worker fails it with
+SET ROLE t49_admin;
 SELECT execlog.dismiss_task(102, 'not needed');
 SELECT execlog.complete_task(102);
 \echo :LAST_ERROR_SQLSTATE
@@ -225,8 +237,12 @@ SELECT status, outcome, note, closed_by FROM execlog.tasks WHERE id = 102;
 SELECT e.status, s.status AS step_status, s.output, s.error
   FROM execlog.executions e JOIN execlog.execution_steps s ON s.execution_id = e.id WHERE e.id = 12;
 
--- a task without a waiting step (an on_failure task) is closed and nothing more
+-- a task without a waiting step (an on_failure task) is closed and nothing
+-- more; its assignee names no role (0.1 took any text): any operator of
+-- the account may close it
+SET ROLE t49_op1;
 SELECT execlog.dismiss_task(104);
+RESET ROLE;
 SELECT status, closed_by FROM execlog.tasks WHERE id = 104;
 
 -- cancelling an execution that waits dismisses its task and fails its step
@@ -265,7 +281,7 @@ SELECT column_name FROM information_schema.columns
  WHERE table_schema = 'execlog' AND table_name = 'my_tasks' ORDER BY ordinal_position;
 SELECT p.oid::regprocedure, p.proacl FROM pg_proc p
  WHERE p.proname IN ('complete_task', 'dismiss_task', '_alert_step_check', '_task_step_check', '_has_placeholder', '_due_at', '_on_failure_escalation')
- ORDER BY p.oid::regprocedure::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT has_table_privilege('public', 'execlog.my_tasks', 'SELECT') AS public_reads,
 	   has_table_privilege('execlog_reader', 'execlog.my_tasks', 'SELECT') AS reader_reads;
 

@@ -151,20 +151,23 @@ static SavedStmt lock_execution = {
 static SavedStmt do_cancel = {
 	"WITH c AS ("
 	"  UPDATE execlog.executions SET status = 'cancelled', run_after = NULL"
-	"   WHERE id = $1 RETURNING worker, attempt),"
+	"   WHERE id OPERATOR(pg_catalog.=) $1 RETURNING worker, attempt),"
 	" s AS ("
 	"  UPDATE execlog.execution_steps st"
 	"     SET status = 'failed', finished_at = pg_catalog.now(), error = 'cancelled'"
-	"    FROM c WHERE st.execution_id = $1 AND st.attempt = c.attempt"
-	"     AND st.kind IN ('pause', 'task') AND st.status::text IN ('pending', 'running')"
+	"    FROM c WHERE st.execution_id OPERATOR(pg_catalog.=) $1"
+	"     AND st.attempt OPERATOR(pg_catalog.=) c.attempt"
+	"     AND st.kind OPERATOR(pg_catalog.=) ANY (ARRAY['pause', 'task'])"
+	"     AND st.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])"
 	"  RETURNING st.kind, st.output),"
 	/* the task a task step waited for is dismissed with it */
 	" t AS ("
 	"  UPDATE execlog.tasks tk"
 	"     SET status = 'dismissed', closed_at = pg_catalog.now(), closed_by = execlog._actor(),"
 	"         note = coalesce(tk.note, 'the execution was cancelled')"
-	"    FROM s WHERE s.kind = 'task' AND tk.execution_id = $1 AND tk.status = 'open'"
-	"     AND tk.id = (s.output ->> 'task_id')::bigint)"
+	"    FROM s WHERE s.kind OPERATOR(pg_catalog.=) 'task'"
+	"     AND tk.execution_id OPERATOR(pg_catalog.=) $1 AND tk.status OPERATOR(pg_catalog.=) 'open'"
+	"     AND tk.id OPERATOR(pg_catalog.=) (s.output OPERATOR(pg_catalog.->>) 'task_id')::pg_catalog.int8)"
 	" SELECT worker FROM c",
 	1, {INT8OID}
 };
@@ -178,53 +181,88 @@ static SavedStmt do_resume = {
 
 /* the task a paused execution's task step waits for */
 static SavedStmt waiting_task = {
-	"SELECT st.output ->> 'task_id'"
+	"SELECT st.output OPERATOR(pg_catalog.->>) 'task_id'"
 	"  FROM execlog.executions e"
-	"  JOIN execlog.execution_steps st ON st.execution_id = e.id AND st.attempt = e.attempt"
-	" WHERE e.id = $1 AND st.kind = 'task' AND st.status = 'running'",
+	"  JOIN execlog.execution_steps st ON st.execution_id OPERATOR(pg_catalog.=) e.id"
+	"   AND st.attempt OPERATOR(pg_catalog.=) e.attempt"
+	" WHERE e.id OPERATOR(pg_catalog.=) $1 AND st.kind OPERATOR(pg_catalog.=) 'task'"
+	"   AND st.status OPERATOR(pg_catalog.=) 'running'::execlog.step_status",
 	1, {INT8OID}
 };
 
+/*
+ * The task as the caller sees it (row-level security: its accounts only),
+ * and whether the caller may close it: a task assigned to a role is closed
+ * by that role's members (pg_has_role MEMBER, as execlog.my_tasks shows
+ * it) or by an administrator of its account; a task whose assignee names
+ * no role (0.1's on_failure tasks took any text) by any operator of it.
+ */
 static SavedStmt task_visible = {
-	"SELECT execution_id FROM execlog.tasks WHERE id = $1",
+	"SELECT t.execution_id, t.assignee,"
+	"       r.oid IS NULL OR pg_catalog.pg_has_role(r.oid, 'MEMBER')"
+	"       OR (pg_catalog.pg_has_role('execlog_admin', 'MEMBER')"
+	"           AND t.account_id OPERATOR(pg_catalog.=) ANY (execlog.my_accounts()))"
+	"  FROM execlog.tasks t"
+	"  LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) t.assignee"
+	" WHERE t.id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
+};
+
+/*
+ * Whether a task step waits for the task ($2) in its execution ($1).  Only
+ * the step that created a task ever waits for it, from the transaction
+ * that created both until the task is closed or the execution cancelled:
+ * a task seen without a waiting step never gets one.
+ */
+static SavedStmt task_awaited = {
+	"SELECT 1 FROM execlog.executions e"
+	"  JOIN execlog.execution_steps st ON st.execution_id OPERATOR(pg_catalog.=) e.id"
+	"   AND st.attempt OPERATOR(pg_catalog.=) e.attempt"
+	" WHERE e.id OPERATOR(pg_catalog.=) $1 AND st.kind OPERATOR(pg_catalog.=) 'task'"
+	"   AND st.status OPERATOR(pg_catalog.=) 'running'::execlog.step_status"
+	"   AND (st.output OPERATOR(pg_catalog.->>) 'task_id')"
+	"       OPERATOR(pg_catalog.=) $2::pg_catalog.text",
+	2, {INT8OID, INT8OID}
 };
 
 /* the execution first (as cancel locks it), then the task */
 static SavedStmt lock_task_execution = {
-	"SELECT 1 FROM execlog.executions WHERE id = $1 FOR NO KEY UPDATE",
+	"SELECT 1 FROM execlog.executions WHERE id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
 
 static SavedStmt lock_task = {
-	"SELECT status FROM execlog.tasks WHERE id = $1 FOR UPDATE",
+	"SELECT status FROM execlog.tasks WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
 /*
  * Close a task ($2: done or dismissed) and hand the step waiting for it
  * its output and, when dismissed, its error: the execution then runs again
- * and a worker finishes that step (executor.c, finish_task_row).
+ * and a worker finishes that step (executor.c, finish_task_row).  The
+ * execution row is only read unless a step waits for the task.
  */
 static SavedStmt do_close_task = {
 	"WITH t AS ("
 	"  UPDATE execlog.tasks"
 	"     SET status = $2, note = $3, outcome = $4, closed_at = pg_catalog.now(), closed_by = $5"
-	"   WHERE id = $1 RETURNING execution_id),"
+	"   WHERE id OPERATOR(pg_catalog.=) $1 RETURNING execution_id),"
 	" s AS ("
 	"  UPDATE execlog.execution_steps st"
 	"     SET output = pg_catalog.jsonb_build_object('task_id', $1, 'outcome', $4, 'note', $3,"
 	"                                                'closed_by', $5),"
 	"         error = $6"
 	"    FROM t, execlog.executions e"
-	"   WHERE e.id = t.execution_id AND e.status = 'paused'"
-	"     AND st.execution_id = e.id AND st.attempt = e.attempt"
-	"     AND st.kind = 'task' AND st.status = 'running'"
-	"     AND st.output ->> 'task_id' = $1::text"
+	"   WHERE e.id OPERATOR(pg_catalog.=) t.execution_id"
+	"     AND e.status OPERATOR(pg_catalog.=) 'paused'::execlog.status"
+	"     AND st.execution_id OPERATOR(pg_catalog.=) e.id AND st.attempt OPERATOR(pg_catalog.=) e.attempt"
+	"     AND st.kind OPERATOR(pg_catalog.=) 'task'"
+	"     AND st.status OPERATOR(pg_catalog.=) 'running'::execlog.step_status"
+	"     AND (st.output OPERATOR(pg_catalog.->>) 'task_id') OPERATOR(pg_catalog.=) $1::pg_catalog.text"
 	"  RETURNING st.execution_id)"
 	" UPDATE execlog.executions"
 	"    SET status = 'running', run_after = NULL, worker = NULL"
-	"  WHERE id IN (SELECT execution_id FROM s)",
+	"  WHERE id OPERATOR(pg_catalog.=) ANY (SELECT execution_id FROM s)",
 	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 };
 
@@ -1010,8 +1048,9 @@ execlog_resume(PG_FUNCTION_ARGS)
  * close_task
  *		Close an open task as done (with an outcome) or dismissed, as the
  *		caller's act: the caller must see the task (row-level security: its
- *		accounts only); then, as the owner, the task's execution and the
- *		task are locked and a step waiting for it is resumed.
+ *		accounts only) and may close it (see task_visible); then, as the
+ *		owner, the task (and its execution, when a step waits for the
+ *		task) is locked and a step waiting for it is resumed.
  */
 static void
 close_task(FunctionCallInfo fcinfo, bool done)
@@ -1023,6 +1062,7 @@ close_task(FunctionCallInfo fcinfo, bool done)
 	char	   *status;
 	bool		isnull;
 	Datum		execution_id;
+	Datum		awaited_values[2];
 	const char *verb = done ? "completed" : "dismissed";
 
 	require_arg(fcinfo, 0, "task id");
@@ -1051,9 +1091,31 @@ close_task(FunctionCallInfo fcinfo, bool done)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task %lld does not exist", (long long) id)));
+	if (!DatumGetBool(result_datum(0, 3, &isnull)))
+	{
+		char	   *assignee = result_text(2);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to close task %lld assigned to \"%s\"",
+						(long long) id, assignee),
+				 errhint("Only members of role \"%s\" and the administrators (execlog_admin) of its account may complete or dismiss it.",
+						 assignee)));
+	}
 	execution_id = result_datum(0, 1, &isnull);
 	execlog_become_owner(&priv);
-	execlog_run_saved(&lock_task_execution, &execution_id, NULL, false);
+
+	/*
+	 * Lock the execution only when a step waits for the task: the one that
+	 * resumes it must not race a cancel (the execution first, then the
+	 * task, as cancel locks them).  A task nothing waits for leaves its
+	 * execution alone, so an open transaction that closed it does not hold
+	 * up the worker running that execution.
+	 */
+	awaited_values[0] = execution_id;
+	awaited_values[1] = Int64GetDatum(id);
+	if (execlog_run_saved(&task_awaited, awaited_values, NULL, true) > 0)
+		execlog_run_saved(&lock_task_execution, &execution_id, NULL, false);
 	if (execlog_run_saved(&lock_task, values, NULL, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -10,6 +10,8 @@
  *	steps_http.c	http steps: validation, connections, recording results
  *	http_client.c	the worker's libcurl multi handle: requests in flight
  *	http_policy.c	execlog.http_allow / execlog.http_deny
+ *	alerts.c		alert rows; the kinds of channel and their payloads
+ *	alert_send.c	alert delivery by the workers (alerts.h)
  *	tasks.c		alert and task steps, escalation of overdue tasks
  *
  *-------------------------------------------------------------------------

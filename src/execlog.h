@@ -39,6 +39,10 @@ extern int	execlog_max_payload_bytes;
 extern char *execlog_http_allow;
 extern char *execlog_http_deny;
 extern char *execlog_smtp_url;
+extern char *execlog_smtp_from;
+extern int	execlog_alert_max_attempts;
+extern int	execlog_alert_retry_delay_ms;
+extern int	execlog_alert_coalesce_s;
 extern int	execlog_retention_min;
 extern int	execlog_batch_size;
 

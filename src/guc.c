@@ -10,6 +10,7 @@
  */
 #include "execlog.h"
 #include "http.h"
+#include "alerts.h"
 
 #include <limits.h>
 
@@ -24,6 +25,10 @@ int			execlog_max_payload_bytes = 1024 * 1024;
 char	   *execlog_http_allow = NULL;
 char	   *execlog_http_deny = NULL;
 char	   *execlog_smtp_url = NULL;
+char	   *execlog_smtp_from = NULL;
+int			execlog_alert_max_attempts = 5;
+int			execlog_alert_retry_delay_ms = 30000;
+int			execlog_alert_coalesce_s = 300;
 int			execlog_retention_min = 0;
 int			execlog_batch_size = 100;
 
@@ -104,7 +109,43 @@ execlog_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   execlog_smtp_url_check, NULL, NULL);
+
+	DefineCustomStringVariable("execlog.smtp_from",
+							   "Sender (From) of e-mail alerts.",
+							   NULL,
+							   &execlog_smtp_from,
+							   "execlog@localhost",
+							   PGC_SIGHUP,
+							   0,
+							   execlog_smtp_from_check, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.alert_max_attempts",
+							"Delivery attempts of an alert before it is failed.",
+							NULL,
+							&execlog_alert_max_attempts,
+							5, 1, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.alert_retry_delay",
+							"Delay before the second delivery attempt of an alert; it doubles with every further attempt.",
+							"A longer Retry-After of the receiver wins.",
+							&execlog_alert_retry_delay_ms,
+							30000, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.alert_coalesce",
+							"Window after an alert of an automation was sent to a channel in which its further alerts there are coalesced into one digest.",
+							"0 turns coalescing off.",
+							&execlog_alert_coalesce_s,
+							300, 0, INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("execlog.retention",
 							"Finished executions older than this are pruned by the workers (0 keeps everything).",

@@ -18,6 +18,7 @@
  *	http_client.c	multi handle, sockets, OAuth2 token fetches, cancels
  *	oauth2.c		OAuth2 tokens shared by the workers (shared memory)
  *	http_policy.c	execlog.http_allow / execlog.http_deny
+ *	alert_send.c	alert deliveries: detached requests, HTTP or SMTP
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +58,19 @@ typedef struct HttpAuth
 	bool		client_basic;	/* client credentials sent with HTTP Basic */
 } HttpAuth;
 
+/*
+ * An e-mail to send over SMTP (alert deliveries): the request's url is the
+ * smtp:// or smtps:// server without credentials, its body the whole
+ * message (RFC 5322 header and body, CRLF line ends).
+ */
+typedef struct HttpMail
+{
+	char	   *from;			/* envelope sender */
+	List	   *rcpt;			/* envelope recipients (char *) */
+	char	   *username;		/* AUTH; NULL: none */
+	char	   *password;
+} HttpMail;
+
 /* A validated request, prepared in the batch transaction. */
 typedef struct HttpSpec
 {
@@ -84,6 +98,15 @@ typedef struct HttpSpec
 	char	   *name;
 	Jsonb	   *input;
 	TimestampTz started_at;
+
+	/*
+	 * A request of another user of the transport (alert_send.c), sent with
+	 * execlog_http_send(): no step row, no time limit, no cancel; its result
+	 * is taken with execlog_http_take_detached().
+	 */
+	bool		detached;
+	int64		tag;			/* the caller's id for it (an alert id) */
+	HttpMail   *mail;			/* SMTP instead of HTTP; NULL: HTTP */
 } HttpSpec;
 
 /* In flight this long, an http step's row is written as "running". */
@@ -116,6 +139,7 @@ extern Jsonb *execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input,
 extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
 								HttpResult *res);
 extern Jsonb *execlog_http_stored_input(Jsonb *input);
+extern int	execlog_http_retry_after(const char *value);
 
 /* http_client.c: the worker's side */
 extern void execlog_http_init(void);
@@ -135,6 +159,12 @@ extern void execlog_http_check_cancels(int slot);
 extern void execlog_http_record_slow(void);
 extern char *execlog_http_scrub(List *secrets, const char *data, size_t len,
 								size_t *newlen);
+
+/* http_client.c: detached requests (alert deliveries) */
+extern void execlog_http_send(HttpSpec *spec);
+extern HttpResult *execlog_http_take_detached(void);
+extern void execlog_http_release(HttpResult *res);
+extern int	execlog_http_detached_in_flight(void);
 
 /* oauth2.c: OAuth2 tokens shared by the workers */
 #define EXECLOG_TOKEN_SLOTS 32	/* connections sharing a token at once */

@@ -37,7 +37,13 @@
  *	  multi handle; the others wait, in order, on their host's queue;
  *	- a request keeps its step's row (see http.h): the row of one still in
  *	  flight after EXECLOG_HTTP_RECORD_AFTER_MS is written as "running", and
- *	  an aborted request's row is written as failed, with what was sent.
+ *	  an aborted request's row is written as failed, with what was sent;
+ *	- detached requests (alert deliveries, alert_send.c) share the multi
+ *	  handles, the address policy and the per-host limits, but have no step
+ *	  row, no time limit and no cancel: they do not count towards
+ *	  execlog_http_saturated(), and their results wait on a list of their
+ *	  own (execlog_http_take_detached); a detached request with a mail
+ *	  (HttpMail) is sent over SMTP instead of HTTP.
  *
  *-------------------------------------------------------------------------
  */
@@ -120,6 +126,8 @@ typedef struct HttpReq
 	CURL	   *easy;
 	HttpPool   *pool;
 	struct curl_slist *slist;
+	struct curl_slist *rcpt;	/* SMTP recipients of a mail */
+	size_t		upload_off;		/* bytes of a mail handed to libcurl */
 	Buf			head;
 	Buf			body;
 	long		timeout_ms;		/* timeout given to libcurl */
@@ -213,6 +221,8 @@ static uint32 cancels_seen = 0;
 static SPIPlanPtr gone_plan = NULL;
 static SPIPlanPtr stale_plan = NULL;
 static SPIPlanPtr slow_plan = NULL;
+static dlist_head detached_done;	/* finished detached requests */
+static int	n_detached = 0;		/* detached requests not finished yet */
 
 static void start_transfer(HttpReq *req);
 static void token_wait(HttpReq *req, const char *stale);
@@ -698,6 +708,16 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 	c->auth.client_secret = cxt_strdup(req->cxt, spec->auth.client_secret);
 	c->auth.scope = cxt_strdup(req->cxt, spec->auth.scope);
 	c->name = cxt_strdup(req->cxt, spec->name);
+	if (spec->mail != NULL)
+	{
+		c->mail = palloc0(sizeof(HttpMail));
+		c->mail->from = pstrdup(spec->mail->from);
+		c->mail->rcpt = NIL;
+		foreach(lc, spec->mail->rcpt)
+			c->mail->rcpt = lappend(c->mail->rcpt, pstrdup((char *) lfirst(lc)));
+		c->mail->username = cxt_strdup(req->cxt, spec->mail->username);
+		c->mail->password = cxt_strdup(req->cxt, spec->mail->password);
+	}
 	c->input = spec->input ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(spec->input)) : NULL;
 	c->secrets = NIL;
 	MemoryContextSwitchTo(old);
@@ -748,6 +768,11 @@ detach_transfer(HttpReq *req)
 		curl_slist_free_all(req->slist);
 		req->slist = NULL;
 	}
+	if (req->rcpt != NULL)
+	{
+		curl_slist_free_all(req->rcpt);
+		req->rcpt = NULL;
+	}
 }
 
 static void
@@ -768,6 +793,13 @@ req_done(HttpReq *req)
 	req->result.body_len = req->body.len;
 	req->result.body_total = req->body.total;
 	req->state = REQ_DONE;
+	if (req->spec.detached)
+	{
+		/* not for a batch: taken by execlog_http_take_detached */
+		dlist_push_tail(&detached_done, &req->node);
+		n_detached--;
+		return;
+	}
 	dlist_push_tail(&done, &req->node);
 	n_done++;
 }
@@ -907,6 +939,62 @@ start_queued(void)
 		} \
 	} while (0)
 
+/* CURLOPT_READFUNCTION of a mail: the message, from the request's body. */
+static size_t
+mail_read_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	HttpReq    *req = (HttpReq *) userdata;
+	size_t		left = (size_t) req->spec.body_len - req->upload_off;
+	size_t		n = Min(size * nitems, left);
+
+	memcpy(buf, req->spec.body + req->upload_off, n);
+	req->upload_off += n;
+	return n;
+}
+
+/*
+ * mail_options
+ *		The options of a mail sent over SMTP, set after (and over) the HTTP
+ *		ones: smtp:// upgrades with STARTTLS when the server offers it,
+ *		smtps:// is TLS from the start; AUTH with the credentials given
+ *		apart from the URL.  Returns the first option that failed, or NULL.
+ */
+static const char *
+mail_options(HttpReq *req, CURL *e, CURLcode *rc)
+{
+	HttpMail   *mail = req->spec.mail;
+	const char *bad_opt = NULL;
+	CURLcode	opt_rc = CURLE_OK;
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+
+	foreach(lc, mail->rcpt)
+		req->rcpt = slist_add(req, req->rcpt, psprintf("<%s>", (char *) lfirst(lc)));
+	MemoryContextSwitchTo(old);
+	req->upload_off = 0;
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+#else
+	SETOPT(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_SMTP | CURLPROTO_SMTPS));
+#endif
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_HTTPHEADER, (struct curl_slist *) NULL);
+	SETOPT(e, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);
+	SETOPT(e, CURLOPT_MAIL_FROM, psprintf("<%s>", mail->from));
+	SETOPT(e, CURLOPT_MAIL_RCPT, req->rcpt);
+	SETOPT(e, CURLOPT_UPLOAD, 1L);
+	SETOPT(e, CURLOPT_READFUNCTION, mail_read_cb);
+	SETOPT(e, CURLOPT_READDATA, req);
+	SETOPT(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->spec.body_len);
+	if (mail->username != NULL)
+	{
+		SETOPT(e, CURLOPT_USERNAME, mail->username);
+		SETOPT(e, CURLOPT_PASSWORD, mail->password ? mail->password : "");
+	}
+	*rc = opt_rc;
+	return bad_opt;
+}
+
 /*
  * start_transfer
  *		Put a request into the current multi handle, with its timeout capped
@@ -926,7 +1014,7 @@ start_transfer(HttpReq *req)
 	CURLcode	opt_rc = CURLE_OK;
 
 	req->deadline_capped = false;
-	if (!req->is_token)
+	if (!req->is_token && !req->spec.detached)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		int64		remaining = (req->spec.deadline - now) / 1000;
@@ -1018,7 +1106,14 @@ start_transfer(HttpReq *req)
 						 req->spec.auth.password);
 	}
 
-	if (strcmp(req->spec.method, "HEAD") == 0)
+	if (req->spec.mail != NULL)
+	{
+		const char *mail_bad = mail_options(req, e, &opt_rc);
+
+		if (mail_bad != NULL && bad_opt == NULL)
+			bad_opt = mail_bad;
+	}
+	else if (strcmp(req->spec.method, "HEAD") == 0)
 		SETOPT(e, CURLOPT_NOBODY, 1L);
 	else if (req->spec.body != NULL || strcmp(req->spec.method, "POST") == 0)
 	{
@@ -1628,6 +1723,7 @@ execlog_http_init(void)
 	dlist_init(&tokens);
 	dlist_init(&deferred);
 	dlist_init(&busy_hosts);
+	dlist_init(&detached_done);
 }
 
 /* The descriptor the worker waits on (readable: some socket is ready). */
@@ -1688,6 +1784,8 @@ submit(HttpReq *req)
 		case HTTP_AUTH_NONE:
 			break;
 	}
+	if (req->spec.mail != NULL && req->spec.mail->password != NULL)
+		add_secret(req, req->spec.mail->password);
 	start_transfer(req);
 }
 
@@ -1870,7 +1968,7 @@ execlog_http_unconsume(HttpResult *res)
 bool
 execlog_http_saturated(void)
 {
-	return n_waiting + n_running + n_done >= Max(2 * execlog_batch_size, 32);
+	return n_waiting + n_running - n_detached + n_done >= Max(2 * execlog_batch_size, 32);
 }
 
 /*
@@ -1916,11 +2014,21 @@ execlog_http_wait_ms(long max_ms)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz oldest;
 	int			ready = ready_results(&oldest);
-	int			inflight = n_running + n_waiting;
+	int			inflight = n_running + n_waiting - n_detached;
 	long		wait = max_ms;
 
 	if (n_stale > 0)
 		return 0;
+	if (!dlist_is_empty(&detached_done))
+	{
+		/* detached results too are recorded in batches (alert_send.c) */
+		HttpReq    *first = dlist_head_element(HttpReq, node, &detached_done);
+		long		age = (long) ((now - first->result.finished_at) / 1000);
+
+		if (n_detached == 0 || age >= GATHER_MS)
+			return 0;
+		wait = Min(wait, GATHER_MS - age);
+	}
 	if (ready > 0)
 	{
 		long		age = (long) ((now - oldest) / 1000);
@@ -1968,7 +2076,8 @@ static void
 abort_requests_of(int64 execution_id)
 {
 	FOREACH_IN_FLIGHT(req,
-					  if (req->is_token || req->result.execution_id != execution_id)
+					  if (req->is_token || req->spec.detached ||
+						  req->result.execution_id != execution_id)
 					  continue;
 					  stale_add(req, false);
 					  list_remove_req(req);
@@ -2014,7 +2123,7 @@ execlog_http_check_cancels(int slot)
 		ListCell   *lc;
 
 		FOREACH_IN_FLIGHT(req,
-						  if (req->is_token)
+						  if (req->is_token || req->spec.detached)
 						  continue;
 						  ids[n] = Int64GetDatum(req->result.execution_id);
 						  attempts[n++] = Int32GetDatum(req->result.attempt));
@@ -2173,7 +2282,7 @@ fail_stale(void)
 static bool
 slow_unrecorded(HttpReq *req, TimestampTz now)
 {
-	return !req->is_token && !req->recorded &&
+	return !req->is_token && !req->spec.detached && !req->recorded &&
 		TimestampDifferenceExceeds(req->spec.started_at, now, EXECLOG_HTTP_RECORD_AFTER_MS);
 }
 
@@ -2229,11 +2338,64 @@ record_due_ms(TimestampTz now)
 	TimestampTz first = 0;
 
 	FOREACH_IN_FLIGHT(req,
-					  if (!req->is_token && !req->recorded &&
+					  if (!req->is_token && !req->spec.detached && !req->recorded &&
 						  (first == 0 || req->spec.started_at < first))
 					  first = req->spec.started_at);
 	if (first == 0)
 		return -1;
 	first += (TimestampTz) EXECLOG_HTTP_RECORD_AFTER_MS * 1000;
 	return first <= now ? 0 : (long) ((first - now + 999) / 1000);
+}
+
+/* ----------
+ * Detached requests: other users of the transport (alert deliveries)
+ * ----------
+ */
+
+/*
+ * execlog_http_send
+ *		Send a detached request now (a copy of spec): it shares the multi
+ *		handles and the address policy, but not the batches of the steps.
+ */
+void
+execlog_http_send(HttpSpec *spec)
+{
+	HttpReq    *req = new_req();
+
+	Assert(spec->detached);
+	copy_spec(req, spec);
+	n_detached++;
+	submit(req);
+}
+
+/*
+ * execlog_http_take_detached
+ *		The next finished detached request, or NULL; give it back with
+ *		execlog_http_release() once its result has been used.
+ */
+HttpResult *
+execlog_http_take_detached(void)
+{
+	HttpReq    *req;
+
+	if (dlist_is_empty(&detached_done))
+		return NULL;
+	req = dlist_container(HttpReq, node, dlist_pop_head_node(&detached_done));
+	return &req->result;
+}
+
+/* Free a detached request taken with execlog_http_take_detached(). */
+void
+execlog_http_release(HttpResult *res)
+{
+	HttpReq    *req = (HttpReq *) ((char *) res - offsetof(HttpReq, result));
+
+	free_req(req);
+}
+
+/* Detached requests sent and not finished yet. */
+int
+execlog_http_detached_in_flight(void)
+{
+	return n_detached;
 }

@@ -1061,17 +1061,23 @@ body_jsonb(HttpResult *res, const char *content_type)
 	}
 }
 
-/* Seconds a Retry-After value asks to wait, or -1. */
-static int
-retry_after_seconds(const char *value)
+/*
+ * execlog_http_retry_after
+ *		Seconds a Retry-After value asks to wait (delay-seconds or an
+ *		HTTP-date), at most a day; -1 when none or unreadable.  For http
+ *		steps and alert deliveries alike.
+ */
+int
+execlog_http_retry_after(const char *value)
 {
 	char	   *end;
 	long		s;
 
 	if (value == NULL || *value == '\0')
 		return -1;
+	errno = 0;
 	s = strtol(value, &end, 10);
-	if (*end != '\0')
+	if (end == value || *end != '\0' || errno != 0)
 	{
 		time_t		t = curl_getdate(value, NULL);
 
@@ -1079,8 +1085,7 @@ retry_after_seconds(const char *value)
 			return -1;
 		s = (long) (t - time(NULL));
 	}
-	if (s < 0)
-		s = 0;
+	s = Max(s, 0);
 	return (int) Min(s, MAX_RETRY_AFTER_S);
 }
 
@@ -1182,7 +1187,7 @@ execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row, HttpResult *res)
 		: psprintf("%ld", res->status);
 	if (res->status == 429 || res->status == 503)
 	{
-		int			s = retry_after_seconds(header_value(headers, "retry-after"));
+		int			s = execlog_http_retry_after(header_value(headers, "retry-after"));
 
 		if (s >= 0)
 			run->retry_not_before = row->finished_at + (TimestampTz) s * USECS_PER_SEC;

@@ -29,7 +29,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
 
 static SavedStmt add_step_task = {
 	"INSERT INTO execlog.tasks (execution_id, account_id, step_position, assignee, title,"
@@ -151,6 +153,37 @@ execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input)
 }
 
 /*
+ * parse_interval
+ *		Parse an interval as interval_in does (the same syntaxes, ISO 8601
+ *		included), but return false for a malformed or out-of-range value
+ *		instead of raising an error: the caller words its own error, and
+ *		catching interval_in's would need a subtransaction.
+ */
+static bool
+parse_interval(const char *str, Interval *result)
+{
+	struct pg_itm_in itm;
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	char		workbuf[256];
+	int			nf;
+	int			dtype = 0;
+	int			dterr;
+
+	memset(&itm, 0, sizeof(itm));
+	dterr = ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+						  MAXDATEFIELDS, &nf);
+	if (dterr == 0)
+		dterr = DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm);
+	/* as interval_in: what is not PostgreSQL's format may be ISO 8601's */
+	if (dterr == DTERR_BAD_FORMAT)
+		dterr = DecodeISO8601Interval(pstrdup(str), &dtype, &itm);
+	if (dterr != 0 || dtype != DTK_DELTA)
+		return false;
+	return itmin2interval(&itm, result) == 0;
+}
+
+/*
  * due_interval
  *		The resolved "due" of a task step as an interval: positive, or an
  *		error naming the step.
@@ -158,37 +191,25 @@ execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input)
 static Datum
 due_interval(StepDef *def, const char *due)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile Datum iv = (Datum) 0;
+	Interval   *iv = palloc0(sizeof(Interval));
 	Interval   *zero = palloc0(sizeof(Interval));
-	Datum		year;
+	Interval   *year = palloc0(sizeof(Interval));
 
-	PG_TRY();
-	{
-		iv = DirectFunctionCall3(interval_in, CStringGetDatum(due),
-								 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		iv = (Datum) 0;
-	}
-	PG_END_TRY();
-	if (iv == (Datum) 0)
+	if (!parse_interval(due, iv))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"due\" of task step \"%s\" is not an interval: \"%s\"",
 						def->name, due)));
-	year = DirectFunctionCall3(interval_in, CStringGetDatum("1 year"),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, IntervalPGetDatum(zero))) <= 0 ||
-		DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, year)) > 0)
+	year->month = MONTHS_PER_YEAR;
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+										  IntervalPGetDatum(zero))) <= 0 ||
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+										  IntervalPGetDatum(year))) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"due\" of task step \"%s\" must be more than 0 and at most 1 year, not \"%s\"",
 						def->name, due)));
-	return iv;
+	return IntervalPGetDatum(iv);
 }
 
 /*

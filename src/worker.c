@@ -28,6 +28,7 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "alerts.h"
 #include "http.h"
 #include "plans.h"
 
@@ -318,13 +319,23 @@ static int64 *batch_ids = NULL;
 static int	n_batch_ids = 0;
 static char *batch_error = NULL;
 
-/* the next timed pause, automatic retry or task escalation */
+/*
+ * The next timed pause, automatic retry or task escalation: the earliest
+ * due time, and the earliest after $1 (see held_before; NULL: none).
+ */
 static SavedStmt next_due_stmt = {
 	"SELECT LEAST("
-	"  (SELECT min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL),"
-	"  (SELECT min(due_at) FROM execlog.tasks"
-	"    WHERE status = 'open' AND escalated_at IS NULL AND escalate IS NOT NULL))",
-	0, {0}, NULL, true
+	"  (SELECT pg_catalog.min(run_after) FROM execlog.executions WHERE run_after IS NOT NULL),"
+	"  (SELECT pg_catalog.min(due_at) FROM execlog.tasks"
+	"    WHERE status OPERATOR(pg_catalog.=) 'open' AND escalated_at IS NULL"
+	"      AND escalate IS NOT NULL)),"
+	" LEAST("
+	"  (SELECT pg_catalog.min(run_after) FROM execlog.executions"
+	"    WHERE run_after OPERATOR(pg_catalog.>) $1),"
+	"  (SELECT pg_catalog.min(due_at) FROM execlog.tasks"
+	"    WHERE status OPERATOR(pg_catalog.=) 'open' AND escalated_at IS NULL"
+	"      AND escalate IS NOT NULL AND due_at OPERATOR(pg_catalog.>) $1))",
+	1, {TIMESTAMPTZOID}, NULL, true
 };
 
 /*
@@ -334,8 +345,25 @@ static SavedStmt next_due_stmt = {
  */
 #define DUE_RECHECK_MS 1000
 
+/*
+ * How soon to look again at due work that a pass could not take: the due
+ * statements skip rows another transaction holds locked (SKIP LOCKED), and
+ * their due time, already past, must not make the worker look again at
+ * once, every millisecond, for as long as the lock is held.
+ */
+#define DUE_LOCKED_RECHECK_MS 1000
+
 static TimestampTz next_due_at = 0;		/* 0: nothing due */
 static TimestampTz due_checked_at = 0;
+
+/*
+ * After a look at due work that took everything it could (no statement
+ * filled its batch), whatever was due by then (held_before, the now() of
+ * its statements) and is still there was skipped: it is looked at again
+ * at held_until.  held_before 0: nothing held.
+ */
+static TimestampTz held_before = 0;
+static TimestampTz held_until = 0;
 
 static uint64
 worker_stmt(SavedStmt *stmt, Datum *values)
@@ -469,13 +497,29 @@ claim(int slot)
 static void
 look_next_due(TimestampTz now)
 {
+	Datum		values[1];
+	char		nulls[2] = " ";
 	bool		isnull;
+	bool		later_null;
 	Datum		d;
+	Datum		later;
 
-	worker_stmt(&next_due_stmt, NULL);
+	values[0] = TimestampTzGetDatum(held_before);
+	if (held_before == 0)
+		nulls[0] = 'n';
+	execlog_run_saved(&next_due_stmt, values, nulls, false);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	later = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &later_null);
 	SPI_freetuptable(SPI_tuptable);
 	next_due_at = isnull ? 0 : DatumGetTimestampTz(d);
+
+	/* what was skipped as locked waits until held_until, the rest does not */
+	if (held_before != 0 && next_due_at != 0 && next_due_at <= held_before)
+	{
+		next_due_at = held_until;
+		if (!later_null && DatumGetTimestampTz(later) < held_until)
+			next_due_at = DatumGetTimestampTz(later);
+	}
 	due_checked_at = now;
 }
 
@@ -592,6 +636,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	uint64		due = 0;
 	TimestampTz now;
 	bool		look_due;
+	bool		more_alerts;
 
 	if (batch_ids != NULL)
 		fail_broken_batch(slot);
@@ -630,10 +675,29 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		TimestampDifferenceExceeds(due_checked_at, now, DUE_RECHECK_MS);
 	if (look_due)
 	{
+		uint64		pauses;
+		uint64		retries;
+		uint64		tasks;
+
 		values[0] = Int32GetDatum(execlog_batch_size);
-		due += worker_stmt(&due_pauses, values);
-		due += worker_stmt(&due_retries, values);
-		due += execlog_escalate_tasks();
+		pauses = worker_stmt(&due_pauses, values);
+		retries = worker_stmt(&due_retries, values);
+		tasks = execlog_escalate_tasks();
+		due = pauses + retries + tasks;
+
+		/*
+		 * A full batch may have more due behind it: look again at once.
+		 * Otherwise what was due when this transaction started (the now()
+		 * of the due statements) and is left was skipped as locked.
+		 */
+		if (pauses < (uint64) execlog_batch_size && retries < (uint64) execlog_batch_size &&
+			tasks < (uint64) execlog_batch_size)
+		{
+			held_before = GetCurrentTransactionStartTimestamp();
+			held_until = TimestampTzPlusMilliseconds(now, DUE_LOCKED_RECHECK_MS);
+		}
+		else
+			held_before = 0;
 	}
 	/* with enough requests in flight, continue those before claiming more */
 	saturated = execlog_http_saturated();
@@ -668,13 +732,16 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		execlog_http_batch_done();	/* sends the requests the batch prepared */
 	}
 
+	/* alert deliveries: outcomes recorded, due alerts sent (alert_send.c) */
+	more_alerts = execlog_alerts_pass(sleep_ms);
+
 	/*
 	 * Look again at once after any work: a full batch may have more behind
 	 * it, and finished executions may have freed throttle slots.  With
 	 * enough requests in flight the claim was skipped: look again as soon
 	 * as answers come in.
 	 */
-	return due > 0 || saturated || ids != NIL;
+	return due > 0 || saturated || ids != NIL || more_alerts;
 }
 
 /*
