@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: start, retry, cancel, resume, complete_task,
+ *	  The SQL API: start, start_many, retry, cancel, resume, complete_task,
  *	  dismiss_task, schedule, unschedule, watch and unwatch.
  *
  * Each function first looks the object up as the caller, so privileges and
@@ -19,18 +19,23 @@
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "funcapi.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(execlog_start_by_name);
 PG_FUNCTION_INFO_V1(execlog_start_by_id);
+PG_FUNCTION_INFO_V1(execlog_start_many);
 PG_FUNCTION_INFO_V1(execlog_retry);
 PG_FUNCTION_INFO_V1(execlog_cancel);
 PG_FUNCTION_INFO_V1(execlog_resume);
@@ -51,8 +56,34 @@ static SavedStmt find_by_name = {
 	2, {TEXTOID, TEXTOID}
 };
 
-static SavedStmt find_by_id = {
-	"SELECT a.id, a.enabled, a.name FROM execlog.automations a WHERE a.id = $1",
+/*
+ * execlog.start() and start_many(): the automation to start as the caller
+ * sees it, with what a new execution records of it and its manual trigger
+ * (the row the guard would look up, see execlog_guard_preset).
+ */
+#define FIND_TO_START \
+	"SELECT a.id, a.enabled, ac.name, a.name, a.account_id, a.revision," \
+	"       a.throttle IS NOT NULL, t.id, t.revision, t.kind" \
+	"  FROM execlog.automations a" \
+	"  JOIN execlog.accounts ac ON ac.id = a.account_id" \
+	"  LEFT JOIN execlog.triggers t ON t.automation_id = a.id AND t.kind = 'manual'"
+
+static SavedStmt find_to_start_by_name = {
+	FIND_TO_START
+	" WHERE a.name = $1 AND ac.name = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* no ORDER BY: only the error for an ambiguous name lists them, sorted then */
+static SavedStmt find_to_start_by_name_any = {
+	FIND_TO_START
+	" WHERE a.name = $1",
+	1, {TEXTOID}
+};
+
+static SavedStmt find_to_start_by_id = {
+	FIND_TO_START
+	" WHERE a.id = $1",
 	1, {INT8OID}
 };
 
@@ -70,6 +101,16 @@ static SavedStmt insert_execution = {
 	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
 	" VALUES ($1, $2, $3, $4) RETURNING id",
 	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
+};
+
+/* one statement for all the payloads, in their order */
+static SavedStmt insert_executions = {
+	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
+	" SELECT $1, NULL, $2, COALESCE(u.p, '{}'::jsonb)"
+	"   FROM pg_catalog.unnest($3::jsonb[]) WITH ORDINALITY u (p, n)"
+	"  ORDER BY u.n"
+	" RETURNING id",
+	3, {INT8OID, TEXTOID, JSONBARRAYOID}
 };
 
 static SavedStmt execution_visible = {
@@ -381,12 +422,38 @@ end_api_call(ExeclogPrivState *priv)
 }
 
 /*
+ * run_insert
+ *		As the extension owner, run an INSERT of new executions of the
+ *		automation of *info (NULL: the guard looks it up), with the guard
+ *		preset to *info while it runs.
+ */
+static uint64
+run_insert(ExeclogPrivState *priv, const ExeclogStartInfo *info,
+		   SavedStmt *stmt, Datum *values, const char *nulls)
+{
+	volatile uint64 n = 0;
+
+	execlog_become_owner(priv);
+	execlog_guard_preset(info);
+	PG_TRY();
+	{
+		n = execlog_run_saved(stmt, values, nulls, false);
+	}
+	PG_FINALLY();
+	{
+		execlog_guard_preset(NULL);
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/*
  * enqueue
  *		Insert a new execution of an automation as the extension owner.
  */
 static int64
-enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
-		const char *triggered_by)
+enqueue(ExeclogPrivState *priv, const ExeclogStartInfo *info,
+		int64 automation_id, Datum payload, const char *triggered_by)
 {
 	Datum		values[4];
 	char		nulls[5] = "    ";
@@ -398,9 +465,36 @@ enqueue(ExeclogPrivState *priv, int64 automation_id, Datum payload,
 	values[2] = CStringGetTextDatum(triggered_by);
 	values[3] = payload;
 
-	execlog_become_owner(priv);
-	execlog_run_saved(&insert_execution, values, nulls, false);
+	run_insert(priv, info, &insert_execution, values, nulls);
 	return DatumGetInt64(result_datum(0, 1, &isnull));
+}
+
+/*
+ * payload_check
+ *		Refuse a payload that is not a JSON object; which (may be NULL)
+ *		names it in the message.
+ */
+static void
+payload_check(Jsonb *payload, const char *which)
+{
+	char	   *type;
+	const char *article;
+
+	if (JB_ROOT_IS_OBJECT(payload))
+		return;
+	type = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(jsonb_typeof,
+															  JsonbPGetDatum(payload))));
+	article = strcmp(type, "null") == 0 ? "" :
+		strcmp(type, "array") == 0 ? "an " : "a ";
+	if (which)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object, not %s%s", which, article, type),
+				 errhint("Wrap the value in an object, such as '{\"value\": ...}'.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("payload must be a JSON object, not %s%s", article, type),
+			 errhint("Wrap the value in an object, such as '{\"value\": ...}'.")));
 }
 
 /*
@@ -415,18 +509,7 @@ payload_arg(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	payload = PG_GETARG_JSONB_P(argno);
-	if (!JB_ROOT_IS_OBJECT(payload))
-	{
-		char	   *type = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(jsonb_typeof,
-																			JsonbPGetDatum(payload))));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("payload must be a JSON object, not %s%s",
-						strcmp(type, "null") == 0 ? "" :
-						strcmp(type, "array") == 0 ? "an " : "a ", type),
-				 errhint("Wrap the value in an object, such as '{\"value\": ...}'.")));
-	}
+	payload_check(payload, NULL);
 	return JsonbPGetDatum(payload);
 }
 
@@ -514,15 +597,104 @@ require_may_change(int64 automation_id)
 				 errhint("Changing an automation, its steps or its triggers needs membership in its run_as role.")));
 }
 
+/*
+ * start_info
+ *		The row of a FIND_TO_START statement in SPI_tuptable: refuse a
+ *		disabled automation, fill *info (left unset without a manual
+ *		trigger, which the guard then refuses).  Returns info, or NULL.
+ */
+static const ExeclogStartInfo *
+start_info(ExeclogStartInfo *info)
+{
+	bool		isnull;
+
+	if (!DatumGetBool(result_datum(0, 2, &isnull)))
+		refuse_disabled(result_text(4));
+	info->automation_id = DatumGetInt64(result_datum(0, 1, &isnull));
+	info->account_id = DatumGetInt64(result_datum(0, 5, &isnull));
+	info->revision = DatumGetInt32(result_datum(0, 6, &isnull));
+	info->throttled = DatumGetBool(result_datum(0, 7, &isnull));
+	info->trigger_id = DatumGetInt64(result_datum(0, 8, &isnull));
+	if (isnull)
+		return NULL;
+	info->trigger_revision = DatumGetInt32(result_datum(0, 9, &isnull));
+	strlcpy(info->trigger_kind, result_text(10), sizeof(info->trigger_kind));
+	return info;
+}
+
+/* qsort comparator: account names in the database's collation (ORDER BY name) */
+static int
+compare_names(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+
+	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
+}
+
+/*
+ * find_to_start
+ *		As the caller: the automation of that name (in that account, unless
+ *		NULL) to start, enabled, into *info; the refusals of lookup_automation
+ *		and refuse_disabled.  fn names the function for the hint.  Returns
+ *		info, or NULL (no manual trigger, the guard says so).
+ */
+static const ExeclogStartInfo *
+find_to_start(const char *name, const char *account, const char *fn,
+			  ExeclogStartInfo *info)
+{
+	Datum		values[2];
+	uint64		n;
+
+	values[0] = CStringGetTextDatum(name);
+	if (account)
+	{
+		values[1] = CStringGetTextDatum(account);
+		n = execlog_run_saved(&find_to_start_by_name, values, NULL, true);
+	}
+	else
+		n = execlog_run_saved(&find_to_start_by_name_any, values, NULL, true);
+	if (n == 0)
+	{
+		if (account)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("automation \"%s\" does not exist in account \"%s\"",
+							name, account)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("automation \"%s\" does not exist", name)));
+	}
+	if (n > 1)
+	{
+		StringInfoData accounts;
+		char	  **names = palloc(sizeof(char *) * n);
+		uint64		i;
+
+		for (i = 0; i < n; i++)
+			names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		qsort(names, n, sizeof(char *), compare_names);
+		initStringInfo(&accounts);
+		for (i = 0; i < n; i++)
+			appendStringInfo(&accounts, "%s\"%s\"", i > 0 ? ", " : "", names[i]);
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("automation name \"%s\" is ambiguous", name),
+				 errdetail("Automations of that name exist in accounts %s.", accounts.data),
+				 errhint("Pass the account name as the third argument of %s.", fn)));
+	}
+	return start_info(info);
+}
+
 /* The body of execlog.start, run by api_call. */
 static Datum
 start_by_name_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
+	ExeclogStartInfo info;
+	const ExeclogStartInfo *found;
 	char	   *name;
 	char	   *account = NULL;
-	bool		enabled;
-	int64		automation_id;
 	int64		id;
 
 	require_arg(fcinfo, 0, "automation name");
@@ -531,12 +703,8 @@ start_by_name_body(PG_FUNCTION_ARGS)
 		account = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	begin_api_call(&priv);
-	automation_id = lookup_automation(name, account, &enabled,
-									  "Pass the account name as the third argument of execlog.start().");
-	if (!enabled)
-		refuse_disabled(name);
-
-	id = enqueue(&priv, automation_id, payload_arg(fcinfo, 1),
+	found = find_to_start(name, account, "execlog.start()", &info);
+	id = enqueue(&priv, found, info.automation_id, payload_arg(fcinfo, 1),
 				 GetUserNameFromId(GetSessionUserId(), false));
 	end_api_call(&priv);
 	PG_RETURN_INT64(id);
@@ -556,9 +724,10 @@ static Datum
 start_by_id_body(PG_FUNCTION_ARGS)
 {
 	ExeclogPrivState priv;
+	ExeclogStartInfo info;
+	const ExeclogStartInfo *found;
 	Datum		values[1];
 	int64		automation_id;
-	bool		isnull;
 	int64		id;
 
 	require_arg(fcinfo, 0, "automation id");
@@ -566,14 +735,12 @@ start_by_id_body(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(automation_id);
 
 	begin_api_call(&priv);
-	if (execlog_run_saved(&find_by_id, values, NULL, true) == 0)
+	if (execlog_run_saved(&find_to_start_by_id, values, NULL, true) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
-	if (!DatumGetBool(result_datum(0, 2, &isnull)))
-		refuse_disabled(result_text(3));
-
-	id = enqueue(&priv, automation_id, payload_arg(fcinfo, 1),
+	found = start_info(&info);
+	id = enqueue(&priv, found, automation_id, payload_arg(fcinfo, 1),
 				 GetUserNameFromId(GetSessionUserId(), false));
 	end_api_call(&priv);
 	PG_RETURN_INT64(id);
@@ -586,6 +753,93 @@ Datum
 execlog_start_by_id(PG_FUNCTION_ARGS)
 {
 	return api_call(start_by_id_body, fcinfo);
+}
+
+/*
+ * The body of execlog.start_many, run by api_call.
+ *
+ * One INSERT ... SELECT over the array for all the executions: the
+ * automation is looked up and checked once, as the caller, every payload
+ * is checked before anything is inserted, and the status trigger takes the
+ * automation from that lookup (execlog_guard_preset) rather than running a
+ * query per row.  The statement-level triggers log every new execution's
+ * first transition in one INSERT; the workers are woken once, at commit.
+ */
+static Datum
+start_many_body(PG_FUNCTION_ARGS)
+{
+	ExeclogPrivState priv;
+	ExeclogStartInfo info;
+	const ExeclogStartInfo *found;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	char	   *account = NULL;
+	ArrayType  *payloads;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			nelems;
+	int			i;
+	Datum		values[3];
+	uint64		n;
+	uint64		r;
+
+	require_arg(fcinfo, 0, "automation name");
+	require_arg(fcinfo, 1, "payloads");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payloads = PG_GETARG_ARRAYTYPE_P(1);
+	if (!PG_ARGISNULL(2))
+		account = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (ARR_NDIM(payloads) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("payloads must be a one-dimensional array")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	begin_api_call(&priv);
+	found = find_to_start(name, account, "execlog.start_many()", &info);
+
+	/* every payload a JSON object (NULL: an empty one), before inserting */
+	deconstruct_array(payloads, JSONBOID, -1, false, TYPALIGN_INT,
+					  &elems, &elnulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		if (!elnulls[i])
+		{
+			char		which[64];
+
+			snprintf(which, sizeof(which), "element %d of payloads",
+					 i + ARR_LBOUND(payloads)[0]);
+			payload_check(DatumGetJsonbP(elems[i]), which);
+		}
+	}
+
+	if (nelems > 0)
+	{
+		values[0] = Int64GetDatum(info.automation_id);
+		values[1] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+		values[2] = PointerGetDatum(payloads);
+		n = run_insert(&priv, found, &insert_executions, values, NULL);
+		for (r = 0; r < n; r++)
+		{
+			bool		isnull;
+			Datum		id = result_datum(r, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+	}
+	end_api_call(&priv);
+	return (Datum) 0;
+}
+
+/*
+ * execlog.start_many(automation text, payloads jsonb[], account text)
+ *		returns setof bigint
+ */
+Datum
+execlog_start_many(PG_FUNCTION_ARGS)
+{
+	return api_call(start_many_body, fcinfo);
 }
 
 /*

@@ -128,6 +128,23 @@ extern uint64 execlog_run_saved(SavedStmt *stmt, Datum *values, const char *null
 								bool read_only);
 extern Oid	execlog_schema_oid(void);
 
+/*
+ * An automation and its manual trigger as a new execution records them
+ * (status.c, execlog_guard_preset).
+ */
+typedef struct ExeclogStartInfo
+{
+	int64		automation_id;
+	int64		account_id;
+	int32		revision;
+	bool		throttled;
+	int64		trigger_id;
+	int32		trigger_revision;
+	char		trigger_kind[NAMEDATALEN];
+} ExeclogStartInfo;
+
+extern void execlog_guard_preset(const ExeclogStartInfo *info);
+
 /* ----------
  * Schema version (version.c)
  * ----------

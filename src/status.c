@@ -145,6 +145,15 @@ static SavedStmt insert_lookup_given = {
 	2, {INT8OID, INT8OID}
 };
 
+/*
+ * What execlog.start() and start_many() already looked up about the
+ * automation they insert executions of (execlog_guard_preset): while set,
+ * the guard takes new executions of that automation through its manual
+ * trigger from here instead of running insert_lookup_manual once per row.
+ */
+static bool preset_active = false;
+static ExeclogStartInfo preset;
+
 static SavedStmt retry_lookup = {
 	"SELECT max_retries, throttle IS NOT NULL"
 	"  FROM execlog.automations WHERE id = $1",
@@ -375,6 +384,17 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 	trigger_id = get_int8(tup, desc, a->trigger_id, &trigger_given);
 	trigger_given = !trigger_given;
 
+	if (!trigger_given && preset_active && preset.automation_id == automation_id)
+	{
+		edit_set(e, a->account_id, Int64GetDatum(preset.account_id), false);
+		edit_set(e, a->automation_revision, Int32GetDatum(preset.revision), false);
+		throttled = preset.throttled;
+		edit_set(e, a->trigger_id, Int64GetDatum(preset.trigger_id), false);
+		edit_set(e, a->trigger_revision, Int32GetDatum(preset.trigger_revision), false);
+		edit_set(e, a->trigger_kind, CStringGetTextDatum(preset.trigger_kind), false);
+		goto looked_up;
+	}
+
 	args[0] = Int64GetDatum(automation_id);
 	args[1] = Int64GetDatum(trigger_id);
 	if (!trigger_given)
@@ -418,6 +438,7 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 			 false);
 	SPI_finish();
 
+looked_up:
 	/* status: pending, or queued when throttled */
 	(void) heap_getattr(tup, a->status, desc, &isnull);
 	if (!isnull)
@@ -455,6 +476,29 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 	edit_set(e, a->worker, (Datum) 0, true);
 
 	execlog_wake_at_commit();
+}
+
+/*
+ * execlog_guard_preset
+ *		Let the guard take new executions of info->automation_id through its
+ *		manual trigger from *info (copied), until called with NULL.
+ *
+ * For the API's own INSERT of one or many executions, whose statement
+ * looked the automation and its manual trigger up already, as the caller,
+ * with the same query the guard would run: the guard then costs no SPI
+ * call per row.  The caller must clear it however its INSERT ends
+ * (PG_FINALLY): rows of any other statement are looked up as usual.
+ */
+void
+execlog_guard_preset(const ExeclogStartInfo *info)
+{
+	if (info == NULL)
+	{
+		preset_active = false;
+		return;
+	}
+	preset = *info;
+	preset_active = true;
 }
 
 /*

@@ -81,13 +81,20 @@ COMMENT ON COLUMN execlog.account_members.role_name IS 'a role whose members see
  * (SELECT execlog.my_accounts()) so it runs once per query, not per row.
  */
 CREATE FUNCTION execlog.my_accounts() RETURNS bigint[]
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT coalesce(array_agg(m.account_id), '{}')
-	  FROM execlog.account_members m
-	  JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name
-	 WHERE pg_catalog.pg_has_role(r.oid, 'MEMBER')
+BEGIN
+	/*
+	 * PL/pgSQL, not SQL: its plan is kept for the session.  An SQL function
+	 * with SET is never inlined and plans its query again at every call:
+	 * three times per execlog.start() of a role under row-level security.
+	 */
+	RETURN (SELECT coalesce(array_agg(m.account_id), '{}')
+			  FROM execlog.account_members m
+			  JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name
+			 WHERE pg_catalog.pg_has_role(r.oid, 'MEMBER'));
+END
 $$;
 COMMENT ON FUNCTION execlog.my_accounts() IS 'ids of the accounts the current role is a member of';
 

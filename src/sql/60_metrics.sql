@@ -37,6 +37,14 @@ CREATE FUNCTION execlog._count_executions() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	/*
+	 * Only changes to a final status count: none when executions are
+	 * created, so execlog.start() stops here (one scan of its new rows).
+	 */
+	IF NOT EXISTS (SELECT FROM new_rows n
+				   WHERE n.to_status IN ('success', 'partially_executed', 'failed', 'rejected', 'cancelled')) THEN
+		RETURN NULL;
+	END IF;
 	/* restoring a dump (a superuser's COPY into this table): the counters come with it */
 	IF pg_catalog.starts_with(pg_catalog.ltrim(pg_catalog.current_query()),
 							  'COPY execlog.' OPERATOR(pg_catalog.||) TG_TABLE_NAME OPERATOR(pg_catalog.||) ' ')
