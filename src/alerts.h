@@ -83,6 +83,6 @@ extern bool execlog_smtp_url_check(char **newval, void **extra, GucSource source
 
 /* alert_send.c: the worker's side */
 extern bool execlog_alerts_created;
-extern bool execlog_alerts_pass(long *sleep_ms);
+extern bool execlog_alerts_pass(long *sleep_ms, bool busy);
 
 #endif							/* EXECLOG_ALERTS_H */
