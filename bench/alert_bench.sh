@@ -130,11 +130,11 @@ wait_sent() {
 	          round(extract(epoch FROM max(a.sent_at - e.finished_at))::numeric, 2)
 	     FROM execlog.alerts a JOIN execlog.executions e ON e.id = a.execution_id" | tr '|' ' '
 }
-# drain_off: a drain of failing executions with delivery off (alerts created, not sent)
+# drain_off: a drain of failing executions with delivery off (alerts
+# created, not sent); delivery stays off until the tables are emptied
 drain_off() {
 	setting alert_delivery off
 	drain fail-alert
-	setting alert_delivery on
 }
 # drain_sent: a drain of failing executions whose alerts are delivered
 # meanwhile; prints the rate and wait_sent's figures
@@ -156,6 +156,7 @@ reset_tables
 off1=$(drain_off)
 echo "2. drain with an alert each, delivery off (created, not sent): $off1 executions/s"
 reset_tables
+setting alert_delivery on
 read -r with1 sent failed secs p50 maxd <<<"$(drain_sent)"
 received=$(received)
 echo "3. drain with an alert each, delivered meanwhile: $with1 executions/s"
@@ -178,6 +179,7 @@ reset_tables
 off2=$(drain_off)
 echo "5. drain with an alert each, delivery off (again): $off2 executions/s"
 reset_tables
+setting alert_delivery on
 quiet2=$(drain fail-quiet)
 echo "6. drain without alerts (again): $quiet2 executions/s"
 reset_tables

@@ -91,7 +91,7 @@ PG_FUNCTION_INFO_V1(execlog_alerts_wake);
  * at most ALERT_BUSY_MAX_DEFER_MS, so outcomes are recorded well within
  * their leases and an alert waits at most about that long for its claim.
  */
-#define ALERT_BUSY_PERCENT 5
+#define ALERT_BUSY_PERCENT 2
 #define ALERT_BUSY_MAX_DEFER_MS 1000
 
 /* Longest look without a reason: a safety net, not a poll. */
