@@ -1033,9 +1033,8 @@ execlog_alerts_pass(long *sleep_ms, bool busy)
 			goto sleep;
 	}
 	else if (results == NIL && !execlog_alerts_created && wakeups == wakeups_seen &&
-			 !delivery_paused &&
-		!(next_due != 0 && next_due <= now) &&
-		!TimestampDifferenceExceeds(last_look, now, ALERT_RECHECK_MS))
+			 !delivery_paused && !(next_due != 0 && next_due <= now) &&
+			 !TimestampDifferenceExceeds(last_look, now, ALERT_RECHECK_MS))
 		goto sleep;
 
 	execlog_alerts_created = false;
