@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Alert delivery benchmark (issue 12), on a throwaway cluster with 2 workers
-# and a local Slack-like receiver (test/alert_receiver.py):
+# and a local Slack-like receiver (nginx, or test/alert_receiver.py): drains
+# of N pre-enqueued failing executions, each workload twice, interleaved:
 #
-#   1. drain of N pre-enqueued failing executions whose automation has no
-#      alert (baseline);
-#   2. drain of N pre-enqueued failing executions with an alert each to the
-#      receiver (coalescing off: every alert is delivered), while the workers
-#      deliver them; alerts delivered per second = N / (last sent_at - first
-#      alert created);
-#   2b. the same with coalescing on (alerts created and coalesced, one
-#      alert and one digest delivered): the cost of creating the alerts;
-#      then the same alerts due again at once: delivery alone;
-#   3. the baseline again (the machine is shared and noisy: the ratios use
-#      the mean of 1 and 3).
+#   - no alert (the automation has no on_failure);
+#   - an alert each, execlog.alert_delivery = off: the alerts are created
+#     and stay pending (the cost of creating them);
+#   - an alert each, delivered while the drain runs (coalescing off: every
+#     alert is delivered): alerts delivered per second, and how long after
+#     its execution ended each alert was delivered;
+#   - delivery alone: as many alerts again, all due at once;
+#   - an alert each with coalescing on (one alert and one digest sent).
+#
+# Ratios use the mean of the two runs of each workload, in this one run:
+# with delivery / delivery off (target >= 0.9), with delivery / no alerts.
 #
 #   bash bench/alert_bench.sh             # N=10000
 #   N=20000 bash bench/alert_bench.sh
@@ -107,20 +108,59 @@ drain() {
 	awk -v n="$N" -v s="$s" 'BEGIN {printf "%d", n / s}'
 }
 
-base1=$(drain fail-quiet)
-echo "1. drain without alerts: $base1 executions/s"
-q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE" >/dev/null
+# setting SET VALUE: ALTER SYSTEM, reload, and let the workers see it
+setting() {
+	q "ALTER SYSTEM SET execlog.$1 = '$2'" >/dev/null
+	q "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+}
+reset_tables() {
+	q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions, execlog.alert_windows CASCADE" >/dev/null 2>&1
+}
+# wait_sent: until no alert is pending; prints "sent failed seconds" (first
+# alert created to last sent) and the delay from an execution's end to its
+# alert's delivery (p50, max)
+wait_sent() {
+	while [ "$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'pending'")" != 0 ]; do
+		sleep 0.2
+	done
+	q "SELECT count(*) FILTER (WHERE a.status = 'sent'), count(*) FILTER (WHERE a.status <> 'sent'),
+	          round(extract(epoch FROM max(a.sent_at) - min(a.created_at))::numeric, 2),
+	          round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY a.sent_at - e.finished_at))::numeric, 2),
+	          round(extract(epoch FROM max(a.sent_at - e.finished_at))::numeric, 2)
+	     FROM execlog.alerts a JOIN execlog.executions e ON e.id = a.execution_id" | tr '|' ' '
+}
+# drain_off: a drain of failing executions with delivery off (alerts
+# created, not sent); delivery stays off until the tables are emptied
+drain_off() {
+	setting alert_delivery off
+	drain fail-alert
+}
+# drain_sent: a drain of failing executions whose alerts are delivered
+# meanwhile; prints the rate and wait_sent's figures
+drain_sent() {
+	local r
+	r=$(drain fail-alert)
+	echo "$r $(wait_sent)"
+}
+mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%d", (a + b) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-with=$(drain fail-alert)
-echo "2. drain with an alert each, delivered meanwhile: $with executions/s"
-while [ "$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'pending'")" != 0 ]; do
-	sleep 0.2
-done
-read -r sent failed secs <<<"$(q "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status <> 'sent'),
-	extract(epoch FROM max(sent_at) - min(created_at)) FROM execlog.alerts" | tr '|' ' ')"
+echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the three workloads twice, interleaved (the machine is shared and noisy):
+# no alert; an alert each with delivery off (created, not sent); an alert
+# each delivered meanwhile
+quiet1=$(drain fail-quiet)
+echo "1. drain without alerts: $quiet1 executions/s"
+reset_tables
+off1=$(drain_off)
+echo "2. drain with an alert each, delivery off (created, not sent): $off1 executions/s"
+reset_tables
+setting alert_delivery on
+read -r with1 sent failed secs p50 maxd <<<"$(drain_sent)"
 received=$(received)
-rate=$(awk -v n="$sent" -v s="$secs" 'BEGIN {printf "%d", n / s}')
-echo "   alerts: $sent sent, $failed not sent, $received received by the receiver, in ${secs}s = $rate alerts delivered/s (created as the executions fail)"
+echo "3. drain with an alert each, delivered meanwhile: $with1 executions/s"
+echo "   alerts: $sent sent, $failed not sent, $received received, in ${secs}s = $(awk -v n="$sent" -v s="$secs" 'BEGIN {printf "%d", n / s}') alerts delivered/s; execution end to delivery: p50 ${p50}s, max ${maxd}s"
 # delivery alone: as many alerts again, all due at once (inserted: new
 # alerts wake the workers)
 last=$(q "SELECT max(id) FROM execlog.alerts")
@@ -131,28 +171,34 @@ while [ "$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'pending'")" !=
 	sleep 0.1
 done
 secs=$(q "SELECT extract(epoch FROM max(sent_at)) - $t0 FROM execlog.alerts WHERE id > $last")
-rate=$(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%d", n / s}')
-echo "   delivery alone: $N alerts due at once delivered in ${secs}s = $rate alerts/s"
-q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions CASCADE" >/dev/null
+echo "   delivery alone: $N alerts due at once delivered in ${secs}s = $(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%d", n / s}') alerts/s"
+reset_tables
+read -r with2 sent failed secs p50 maxd <<<"$(drain_sent)"
+echo "4. drain with an alert each, delivered meanwhile (again): $with2 executions/s ($sent sent, $failed not sent; end to delivery p50 ${p50}s, max ${maxd}s)"
+reset_tables
+off2=$(drain_off)
+echo "5. drain with an alert each, delivery off (again): $off2 executions/s"
+reset_tables
+setting alert_delivery on
+quiet2=$(drain fail-quiet)
+echo "6. drain without alerts (again): $quiet2 executions/s"
+reset_tables
 
 # the same storm with coalescing on: alerts created, one delivered
-q "ALTER SYSTEM SET execlog.alert_coalesce = '5min'" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+setting alert_coalesce 5min
 storm=$(drain fail-alert)
 while [ "$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'pending' AND digest_id IS NULL
               AND NOT EXISTS (SELECT 1 FROM execlog.alerts d WHERE d.digest_id = alerts.id)")" != 0 ]; do
 	sleep 0.2
 done
 coalesced=$(q "SELECT count(*) FROM execlog.alerts WHERE status = 'coalesced'")
-echo "2b. drain with an alert each, coalesced (alert_coalesce = 5min): $storm executions/s ($coalesced coalesced into one digest)"
-q "ALTER SYSTEM RESET execlog.alert_coalesce" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
-q "TRUNCATE execlog.executions, execlog.execution_steps, execlog.transitions, execlog.alert_windows CASCADE" >/dev/null
+echo "7. drain with an alert each, coalesced (alert_coalesce = 5min): $storm executions/s ($coalesced coalesced into one digest)"
+echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-base2=$(drain fail-quiet)
-echo "3. drain without alerts again: $base2 executions/s"
-ratio=$(awk -v w="$with" -v a="$base1" -v b="$base2" 'BEGIN {printf "%.2f", w / ((a + b) / 2)}')
-echo "drain with alert delivery / without = $ratio"
-ratio2=$(awk -v w="$storm" -v a="$base1" -v b="$base2" 'BEGIN {printf "%.2f", w / ((a + b) / 2)}')
-echo "drain with coalesced alerts / without = $ratio2"
+quiet=$(mean "$quiet1" "$quiet2")
+off=$(mean "$off1" "$off2")
+with=$(mean "$with1" "$with2")
+echo "drain with delivery / delivery off (alerts created, not sent) = $(ratio "$with" "$off")  (target >= 0.9)"
+echo "drain with delivery / no alerts = $(ratio "$with" "$quiet")"
+echo "drain with delivery off / no alerts (cost of creating the alerts) = $(ratio "$off" "$quiet")"
+echo "drain with coalesced alerts / no alerts = $(ratio "$storm" "$quiet")"

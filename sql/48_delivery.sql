@@ -18,7 +18,7 @@ INSERT INTO execlog.account_members VALUES (1, 't48_admin'), (1, 't48_reader');
  */
 SELECT name, setting, unit, context FROM pg_settings
  WHERE name IN ('execlog.smtp_url', 'execlog.smtp_from', 'execlog.alert_max_attempts',
-				'execlog.alert_retry_delay', 'execlog.alert_coalesce')
+				'execlog.alert_retry_delay', 'execlog.alert_coalesce', 'execlog.alert_delivery')
  ORDER BY name;
 ALTER SYSTEM SET execlog.smtp_url = 'http://mail.example';
 ALTER SYSTEM SET execlog.smtp_url = 'smtp://';
@@ -28,13 +28,16 @@ ALTER SYSTEM SET execlog.smtp_from = 'Ops <ops@example.com';
 ALTER SYSTEM SET execlog.alert_max_attempts = 0;
 ALTER SYSTEM SET execlog.alert_retry_delay = 0;
 ALTER SYSTEM SET execlog.alert_coalesce = '-1s';
+ALTER SYSTEM SET execlog.alert_delivery = 'sometimes';
 -- accepted values (then reset: nothing stays in postgresql.auto.conf)
 ALTER SYSTEM SET execlog.smtp_url = 'smtps://alerts:pw@mail.example:465';
 ALTER SYSTEM SET execlog.smtp_from = 'execlog <alerts@example.com>';
 ALTER SYSTEM SET execlog.alert_coalesce = 0;
+ALTER SYSTEM SET execlog.alert_delivery = off;
 ALTER SYSTEM RESET execlog.smtp_url;
 ALTER SYSTEM RESET execlog.smtp_from;
 ALTER SYSTEM RESET execlog.alert_coalesce;
+ALTER SYSTEM RESET execlog.alert_delivery;
 -- the settings are not for sessions
 SET execlog.alert_coalesce = '1min';
 

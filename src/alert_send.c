@@ -84,6 +84,16 @@ PG_FUNCTION_INFO_V1(execlog_alerts_wake);
 #define LEASE_MARGIN_MS 10000
 
 
+/*
+ * While executions wait (the worker's last batch ran some), alert passes
+ * take at most this share (percent) of the worker's time: the next pass is
+ * deferred by the time the last one took times (100 / share - 1), and by
+ * at most ALERT_BUSY_MAX_DEFER_MS, so outcomes are recorded well within
+ * their leases and an alert waits at most about that long for its claim.
+ */
+#define ALERT_BUSY_PERCENT 2
+#define ALERT_BUSY_MAX_DEFER_MS 1000
+
 /* Longest look without a reason: a safety net, not a poll. */
 #define ALERT_RECHECK_MS 10000
 
@@ -128,6 +138,8 @@ static uint64 wakeups_seen = 0;
 static List *unreleased = NIL;	/* Delivery taken, not yet released (inflight_cxt) */
 static dlist_head delivered = DLIST_STATIC_INIT(delivered);	/* finished, not taken */
 static int	n_in_flight = 0;	/* deliveries sent, not finished */
+static TimestampTz deferred_until = 0;	/* a busy worker's next pass; 0: none */
+static bool delivery_paused = false;	/* execlog.alert_delivery was off */
 
 /* The outcomes of attempts, written by one statement (record_stmt). */
 typedef struct Outcomes
@@ -952,10 +964,14 @@ send_prepared(List *prepared)
  * execlog_alerts_pass
  *		One pass of alert delivery in the worker's loop (see the file
  *		header); lowers *sleep_ms to the time until the next alert is due.
- *		Returns true when more alerts may be due right away.
+ *		Returns true when more alerts may be due right away.  busy: the
+ *		worker ran executions in this loop (more may wait), so the pass
+ *		yields to them (ALERT_BUSY_PERCENT).  With execlog.alert_delivery
+ *		off, the outcomes of deliveries in flight are recorded, nothing is
+ *		claimed.
  */
 bool
-execlog_alerts_pass(long *sleep_ms)
+execlog_alerts_pass(long *sleep_ms, bool busy)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		wakeups = wakeups_now();
@@ -982,6 +998,15 @@ execlog_alerts_pass(long *sleep_ms)
 		inflight = hash_create("execlog alerts in flight", 256, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+
+	/* executions wait: this pass is deferred (see ALERT_BUSY_PERCENT) */
+	if (busy && deferred_until > now)
+	{
+		int64		ms = (deferred_until - now) / 1000;
+
+		*sleep_ms = Min(*sleep_ms, (long) Max(ms + 1, 1));
+		return false;
+	}
 	MemoryContextReset(alert_cxt);
 
 	/* results taken by a pass that failed: their alerts are due again later */
@@ -999,12 +1024,21 @@ execlog_alerts_pass(long *sleep_ms)
 		MemoryContextSwitchTo(old);
 	}
 	results = unreleased;
-	if (results == NIL && !execlog_alerts_created && wakeups == wakeups_seen &&
-		!(next_due != 0 && next_due <= now) &&
-		!TimestampDifferenceExceeds(last_look, now, ALERT_RECHECK_MS))
+	if (!execlog_alert_delivery)
+	{
+		/* nothing is claimed: no due time to wake up for */
+		delivery_paused = true;
+		next_due = 0;
+		if (results == NIL)
+			goto sleep;
+	}
+	else if (results == NIL && !execlog_alerts_created && wakeups == wakeups_seen &&
+			 !delivery_paused && !(next_due != 0 && next_due <= now) &&
+			 !TimestampDifferenceExceeds(last_look, now, ALERT_RECHECK_MS))
 		goto sleep;
 
 	execlog_alerts_created = false;
+	delivery_paused = !execlog_alert_delivery;
 	wakeups_seen = wakeups;
 	last_look = now;
 
@@ -1021,10 +1055,12 @@ execlog_alerts_pass(long *sleep_ms)
 	outcomes_init(&o, list_length(results) + ALERT_BATCH);
 	foreach(lc, results)
 		result_outcome(&o, (Delivery *) lfirst(lc));
-	prepared = claim(&o, ALERT_MAX_IN_FLIGHT - n_in_flight, &full);
+	prepared = claim(&o, execlog_alert_delivery ? ALERT_MAX_IN_FLIGHT - n_in_flight : 0,
+					 &full);
 	/* outcomes not recorded by the claim, and attempts that failed in it */
 	outcomes_write(&o);
-	look_next_due();
+	if (execlog_alert_delivery)
+		look_next_due();
 	end_tx();
 	MemoryContextSwitchTo(caller);
 
@@ -1034,6 +1070,16 @@ execlog_alerts_pass(long *sleep_ms)
 	list_free(unreleased);
 	unreleased = NIL;
 	send_prepared(prepared);
+
+	/* a busy worker's next pass waits (ALERT_BUSY_PERCENT of its time) */
+	deferred_until = 0;
+	if (busy)
+	{
+		TimestampTz end = GetCurrentTimestamp();
+		int64		defer = (end - now) * (100 / ALERT_BUSY_PERCENT - 1);
+
+		deferred_until = end + Min(defer, (int64) ALERT_BUSY_MAX_DEFER_MS * 1000);
+	}
 
 sleep:
 	if (next_due != 0)

@@ -34,44 +34,71 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 
 /*
- * One row per way of resolving an alert: a named channel of the account,
- * or a literal e-mail address (channel "email" with a target).  At most
- * one branch matches: a target is only accepted with channel "email".
+ * The alert rows of a batch of alert specifications, in one statement.
+ * Each specification resolves one way: a named channel of the account (no
+ * target), or a literal e-mail address (channel "email" with a target); one
+ * that resolves neither way (its channel is gone) makes no row.  The ids
+ * are drawn in the statement so that each comes back with the position
+ * (ord) of its specification, whatever order the rows are inserted in.
  */
-static SavedStmt add_alert = {
-	"INSERT INTO execlog.alerts (execution_id, account_id, channel_id, channel, target,"
-	"                            message, next_attempt_at)"
-	" SELECT $1, $2, c.id, c.kind, c.name,"
-	"        coalesce($5, 'execution ' OPERATOR(pg_catalog.||) $1::pg_catalog.text"
-	"                                OPERATOR(pg_catalog.||) ' failed'), pg_catalog.now()"
-	"   FROM execlog.channels c"
-	"  WHERE $4 IS NULL AND c.account_id OPERATOR(pg_catalog.=) $2"
-	"    AND c.name OPERATOR(pg_catalog.=) $3"
-	" UNION ALL"
-	" SELECT $1, $2, NULL, 'email', $4,"
-	"        coalesce($5, 'execution ' OPERATOR(pg_catalog.||) $1::pg_catalog.text"
-	"                                OPERATOR(pg_catalog.||) ' failed'), pg_catalog.now()"
-	"  WHERE $3 OPERATOR(pg_catalog.=) 'email' AND $4 IS NOT NULL",
-	5, {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+static SavedStmt add_alerts = {
+	"WITH want AS ("
+	"  SELECT u.ord, u.execution_id, u.account_id, c.id AS channel_id,"
+	"         coalesce(c.kind, 'email') AS kind, coalesce(c.name, u.target) AS target,"
+	"         coalesce(u.message, 'execution ' OPERATOR(pg_catalog.||) u.execution_id::pg_catalog.text"
+	"                             OPERATOR(pg_catalog.||) ' failed') AS message"
+	"    FROM unnest($1::pg_catalog.int8[], $2::pg_catalog.int8[], $3::pg_catalog.text[],"
+	"                $4::pg_catalog.text[], $5::pg_catalog.text[])"
+	"         WITH ORDINALITY AS u(execution_id, account_id, channel, target, message, ord)"
+	"    LEFT JOIN execlog.channels c"
+	"      ON u.target IS NULL AND c.account_id OPERATOR(pg_catalog.=) u.account_id"
+	"     AND c.name OPERATOR(pg_catalog.=) u.channel"
+	"   WHERE c.id IS NOT NULL"
+	"      OR (u.channel OPERATOR(pg_catalog.=) 'email' AND u.target IS NOT NULL)),"
+	" made AS ("
+	"  SELECT w.*, pg_catalog.nextval('execlog.alerts_id_seq'::pg_catalog.regclass) AS id"
+	"    FROM want w),"
+	" ins AS ("
+	"  INSERT INTO execlog.alerts (id, execution_id, account_id, channel_id, channel, target,"
+	"                              message, next_attempt_at)"
+	"  SELECT m.id, m.execution_id, m.account_id, m.channel_id, m.kind, m.target, m.message,"
+	"         pg_catalog.now()"
+	"    FROM made m ORDER BY m.ord)"
+	" SELECT m.ord, m.id FROM made m",
+	5, {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
 };
 
 /*
- * execlog_add_alert
- *		Create the alert row of an alert specification for an execution;
- *		returns false (with a warning) when its channel is gone.
+ * execlog_alert_batch_init
+ *		Start an empty batch of alerts, kept in the current memory context.
  */
-bool
-execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec)
+void
+execlog_alert_batch_init(AlertBatch *b)
+{
+	memset(b, 0, sizeof(AlertBatch));
+	b->cxt = CurrentMemoryContext;
+}
+
+/*
+ * execlog_alert_batch_add
+ *		Add the alert of a specification ({"channel", "target", "message"})
+ *		for an execution to the batch; returns its index in the batch, or -1
+ *		(with a warning) when it names no channel.
+ */
+int
+execlog_alert_batch_add(AlertBatch *b, int64 execution_id, int64 account_id, Jsonb *spec)
 {
 	char	   *channel = execlog_jsonb_get_text(spec, "channel");
 	char	   *target = execlog_jsonb_get_text(spec, "target");
 	char	   *message = execlog_jsonb_get_text(spec, "message");
-	Datum		values[5];
-	char		nulls[6] = "     ";
+	MemoryContext old;
+	AlertWant  *w;
 
 	if (channel == NULL)
 	{
@@ -79,26 +106,176 @@ execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("alert of execution %lld names no channel",
 						(long long) execution_id)));
-		return false;
+		return -1;
 	}
-	values[0] = Int64GetDatum(execution_id);
-	values[1] = Int64GetDatum(account_id);
-	values[2] = CStringGetTextDatum(channel);
-	values[3] = target ? CStringGetTextDatum(target) : (Datum) 0;
-	nulls[3] = target ? ' ' : 'n';
-	values[4] = message ? CStringGetTextDatum(message) : (Datum) 0;
-	nulls[4] = message ? ' ' : 'n';
-	if (execlog_run_saved(&add_alert, values, nulls, false) == 0)
+	old = MemoryContextSwitchTo(b->cxt);
+	if (b->n == b->cap)
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("alert of execution %lld not created: channel \"%s\" does not exist in its account",
-						(long long) execution_id, channel)));
-		return false;
+		b->cap = Max(16, b->cap * 2);
+		b->wants = b->wants ? repalloc(b->wants, sizeof(AlertWant) * b->cap)
+			: palloc(sizeof(AlertWant) * b->cap);
 	}
-	/* this worker delivers it in its next pass (alert_send.c) */
-	execlog_alerts_created = true;
-	return true;
+	w = &b->wants[b->n];
+	w->execution_id = execution_id;
+	w->account_id = account_id;
+	w->channel = pstrdup(channel);
+	w->target = target ? pstrdup(target) : NULL;
+	w->message = message ? pstrdup(message) : NULL;
+	w->id = 0;
+	w->error = NULL;
+	MemoryContextSwitchTo(old);
+	return b->n++;
+}
+
+/* An array of n texts (NULL elements for NULL pointers). */
+static Datum
+text_array(char **texts, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = texts[i] == NULL;
+		d[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1,
+											  false, TYPALIGN_INT));
+}
+
+/*
+ * insert_wants
+ *		Create the alert rows of wants[from .. from + n - 1] with one
+ *		statement and set their ids; warn about those whose channel is gone.
+ */
+static void
+insert_wants(AlertBatch *b, int from, int n)
+{
+	Datum		values[5];
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *accounts = palloc(sizeof(Datum) * n);
+	char	  **channels = palloc(sizeof(char *) * n);
+	char	  **targets = palloc(sizeof(char *) * n);
+	char	  **messages = palloc(sizeof(char *) * n);
+	uint64		made;
+	uint64		r;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		AlertWant  *w = &b->wants[from + i];
+
+		ids[i] = Int64GetDatum(w->execution_id);
+		accounts[i] = Int64GetDatum(w->account_id);
+		channels[i] = w->channel;
+		targets[i] = w->target;
+		messages[i] = w->message;
+	}
+	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), true,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(accounts, n, INT8OID, sizeof(int64), true,
+												TYPALIGN_DOUBLE));
+	values[2] = text_array(channels, n);
+	values[3] = text_array(targets, n);
+	values[4] = text_array(messages, n);
+	made = execlog_run_saved(&add_alerts, values, NULL, false);
+	for (r = 0; r < made; r++)
+	{
+		bool		isnull;
+		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													 SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (ord >= 1 && ord <= n)
+			b->wants[from + ord - 1].id = id;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (i = 0; i < n; i++)
+	{
+		AlertWant  *w = &b->wants[from + i];
+
+		if (w->id == 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("alert of execution %lld not created: channel \"%s\" does not exist in its account",
+							(long long) w->execution_id, w->channel)));
+	}
+	/* this worker delivers them in its next pass (alert_send.c) */
+	if (made > 0)
+		execlog_alerts_created = true;
+}
+
+/* insert_wants in a subtransaction (see execlog_try) */
+typedef struct InsertCall
+{
+	AlertBatch *b;
+	int			from;
+	int			n;
+} InsertCall;
+
+static void
+insert_call(void *arg)
+{
+	InsertCall *c = (InsertCall *) arg;
+
+	insert_wants(c->b, c->from, c->n);
+}
+
+/*
+ * execlog_alert_batch_flush
+ *		Create the batch's alert rows, set-based, in the current transaction;
+ *		afterwards each alert of the batch has its id (0: not created, its
+ *		channel is gone, a warning says so) or, when its row could not be
+ *		written, the error why.  When the one statement fails, each alert is
+ *		created alone, so that one bad row does not lose the others.  The
+ *		batch is empty afterwards; what it held stays readable until the
+ *		next add.
+ */
+void
+execlog_alert_batch_flush(AlertBatch *b)
+{
+	InsertCall	c = {b, 0, b->n};
+	ErrorData  *edata;
+	int			i;
+
+	b->flushed = b->n;
+	b->n = 0;
+	if (b->flushed == 0)
+		return;
+	edata = execlog_try(insert_call, &c);
+	if (edata == NULL)
+		return;
+	for (i = 0; i < b->flushed; i++)
+	{
+		c.from = i;
+		c.n = 1;
+		b->wants[i].id = 0;
+		edata = execlog_try(insert_call, &c);
+		if (edata != NULL)
+			b->wants[i].error = MemoryContextStrdup(b->cxt, edata->message);
+	}
+}
+
+/*
+ * execlog_add_alert
+ *		Create the alert row of one alert specification for an execution,
+ *		now; returns its id, or 0 (with a warning) when its channel is gone
+ *		or it names none.  An error writing the row is raised.
+ */
+int64
+execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec)
+{
+	AlertBatch	b;
+
+	execlog_alert_batch_init(&b);
+	if (execlog_alert_batch_add(&b, execution_id, account_id, spec) < 0)
+		return 0;
+	insert_wants(&b, 0, 1);
+	return b.wants[0].id;
 }
 
 /* ------------------------------------------------------------------------

@@ -83,7 +83,7 @@ extern bool execlog_smtp_url_check(char **newval, void **extra, GucSource source
 
 /* alert_send.c: the worker's side */
 extern bool execlog_alerts_created;
-extern bool execlog_alerts_pass(long *sleep_ms);
+extern bool execlog_alerts_pass(long *sleep_ms, bool busy);
 extern long execlog_alerts_wait_ms(long wait_ms);
 
 #endif							/* EXECLOG_ALERTS_H */

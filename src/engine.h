@@ -124,8 +124,37 @@ extern void execlog_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void execlog_jsonb_push_value(JsonbParseState **state, JsonbIteratorToken tok,
 									 Jsonb *val);
 
+/* One alert to create, and after the flush its id or why it was not made. */
+typedef struct AlertWant
+{
+	int64		execution_id;
+	int64		account_id;
+	char	   *channel;
+	char	   *target;			/* NULL: none */
+	char	   *message;		/* NULL: the default */
+	int64		id;				/* after the flush: its id; 0: not created */
+	char	   *error;			/* after the flush: the error writing it; NULL: none */
+} AlertWant;
+
+/*
+ * The alerts of a worker's batch, created with one statement at its end
+ * (alerts.c), in the transaction that writes the executions' final status.
+ */
+typedef struct AlertBatch
+{
+	MemoryContext cxt;			/* where wants live */
+	int			n;				/* alerts added since the last flush */
+	int			cap;
+	int			flushed;		/* alerts the last flush handled: wants[0 .. flushed - 1] */
+	AlertWant  *wants;
+} AlertBatch;
+
 /* alerts.c */
-extern bool execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec);
+extern void execlog_alert_batch_init(AlertBatch *b);
+extern int	execlog_alert_batch_add(AlertBatch *b, int64 execution_id, int64 account_id,
+									Jsonb *spec);
+extern void execlog_alert_batch_flush(AlertBatch *b);
+extern int64 execlog_add_alert(int64 execution_id, int64 account_id, Jsonb *spec);
 
 /* tasks.c */
 extern Jsonb *execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input);

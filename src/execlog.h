@@ -52,6 +52,7 @@ extern char *execlog_smtp_from;
 extern int	execlog_alert_max_attempts;
 extern int	execlog_alert_retry_delay_ms;
 extern int	execlog_alert_coalesce_s;
+extern bool execlog_alert_delivery;
 extern int	execlog_retention_min;
 extern int	execlog_batch_size;
 

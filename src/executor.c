@@ -1242,10 +1242,18 @@ fail_run(ExecRun *run, ErrorData *edata)
 }
 
 /* execlog_policy_after_failure in a subtransaction (see execlog_try) */
+typedef struct FollowUpsCall
+{
+	ExecRun    *run;
+	AlertBatch *alerts;
+} FollowUpsCall;
+
 static void
 follow_ups_call(void *arg)
 {
-	execlog_policy_after_failure((ExecRun *) arg);
+	FollowUpsCall *c = (FollowUpsCall *) arg;
+
+	execlog_policy_after_failure(c->run, c->alerts);
 }
 
 /* write_results in a subtransaction (see execlog_try) */
@@ -1313,6 +1321,8 @@ execlog_run_batch(int slot, List *ids)
 	ListCell   *lc;
 	int		   *first;
 	volatile int r = 0;
+	AlertBatch	alerts;
+	FollowUpsCall call;
 
 	/* cancels from now on may be for executions of this batch */
 	execlog_batch_cancels_begin();
@@ -1321,6 +1331,8 @@ execlog_run_batch(int slot, List *ids)
 		return;
 	first = palloc0(sizeof(int) * list_length(runs));
 	load_progress(runs, first);
+	execlog_alert_batch_init(&alerts);
+	call.alerts = &alerts;
 
 	foreach(lc, runs)
 	{
@@ -1385,13 +1397,22 @@ execlog_run_batch(int slot, List *ids)
 		if (!run->cancelled)
 		{
 			/* a follow-up that cannot be created must not lose the failure */
-			edata = execlog_try(follow_ups_call, run);
+			call.run = run;
+			edata = execlog_try(follow_ups_call, &call);
 			if (edata != NULL)
 				run->error = psprintf("%s; its on_failure follow-up failed: %s",
 									  run->error ? run->error : "failed",
 									  edata->message);
 		}
 	}
+
+	/*
+	 * The batch's alerts with one statement, in the transaction that
+	 * writes the executions' final status: after a crash both are there or
+	 * neither is (and recovery creates them with the failure).
+	 */
+	execlog_alert_batch_flush(&alerts);
+	execlog_policy_alert_errors(&alerts, runs);
 	write_isolated(slot, runs);
 	foreach(lc, runs)
 	{

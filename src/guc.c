@@ -30,6 +30,7 @@ char	   *execlog_smtp_from = NULL;
 int			execlog_alert_max_attempts = 5;
 int			execlog_alert_retry_delay_ms = 30000;
 int			execlog_alert_coalesce_s = 300;
+bool		execlog_alert_delivery = true;
 int			execlog_retention_min = 0;
 int			execlog_batch_size = 100;
 
@@ -156,6 +157,15 @@ execlog_define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("execlog.alert_delivery",
+							 "Whether the workers deliver alerts.",
+							 "Off: alerts are still created and stay pending; they are delivered once it is on again.",
+							 &execlog_alert_delivery,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("execlog.retention",
 							"Finished executions older than this are pruned by the workers (0 keeps everything).",

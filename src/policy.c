@@ -122,11 +122,13 @@ static SavedStmt add_task = {
 
 /*
  * execlog_policy_follow_ups
- *		Create the on_failure task and alert of a failed (or rejected)
- *		execution, with its placeholders resolved against run's document.
+ *		Create the on_failure task of a failed (or rejected) execution and
+ *		add its alert to 'alerts' (created when the caller flushes the
+ *		batch, in the same transaction), with their placeholders resolved
+ *		against run's document.
  */
 void
-execlog_policy_follow_ups(ExecRun *run)
+execlog_policy_follow_ups(ExecRun *run, AlertBatch *alerts)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *spec;
@@ -176,7 +178,37 @@ execlog_policy_follow_ups(ExecRun *run)
 	}
 	alert = execlog_jsonb_get(spec, "alert");
 	if (alert != NULL)
-		execlog_add_alert(run->id, run->account_id, alert);
+		(void) execlog_alert_batch_add(alerts, run->id, run->account_id, alert);
+}
+
+/*
+ * execlog_policy_alert_errors
+ *		See policy.h: a follow-up that cannot be created must not lose the
+ *		failure, it is told in the execution's error.
+ */
+void
+execlog_policy_alert_errors(AlertBatch *alerts, List *runs)
+{
+	int			i;
+	ListCell   *lc;
+
+	for (i = 0; i < alerts->flushed; i++)
+	{
+		AlertWant  *w = &alerts->wants[i];
+
+		if (w->error == NULL)
+			continue;
+		foreach(lc, runs)
+		{
+			ExecRun    *run = (ExecRun *) lfirst(lc);
+
+			if (run->id != w->execution_id)
+				continue;
+			run->error = psprintf("%s; its on_failure follow-up failed: %s",
+								  run->error ? run->error : "failed", w->error);
+			break;
+		}
+	}
 }
 
 /*
@@ -186,7 +218,7 @@ execlog_policy_follow_ups(ExecRun *run)
  *		otherwise create its follow-ups.
  */
 void
-execlog_policy_after_failure(ExecRun *run)
+execlog_policy_after_failure(ExecRun *run, AlertBatch *alerts)
 {
 	ExecStatus	status = execlog_status_of_name(run->status);
 
@@ -200,7 +232,7 @@ execlog_policy_after_failure(ExecRun *run)
 												   run->retry_not_before);
 		return;
 	}
-	execlog_policy_follow_ups(run);
+	execlog_policy_follow_ups(run, alerts);
 }
 
 /* ----------
@@ -276,10 +308,16 @@ left_jsonb(HeapTuple tup, TupleDesc desc, int col)
 }
 
 /* follow-ups in a subtransaction (execlog_try) */
+typedef struct FollowUpsCall
+{
+	ExecRun    *run;
+	AlertBatch *alerts;
+} FollowUpsCall;
+
 static void
 follow_ups_call(void *arg)
 {
-	ExecRun    *run = (ExecRun *) arg;
+	ExecRun    *run = ((FollowUpsCall *) arg)->run;
 	Datum		values[2];
 	uint64		i;
 
@@ -296,7 +334,7 @@ follow_ups_call(void *arg)
 		run->outputs = lappend(run->outputs, o);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	execlog_policy_follow_ups(run);
+	execlog_policy_follow_ups(run, ((FollowUpsCall *) arg)->alerts);
 }
 
 /*
@@ -319,7 +357,11 @@ execlog_policy_fail_running(int slot, int nslots, ArrayType *ids, const char *er
 	int			lbs[1] = {1};
 	int			k = 0;
 	TimestampTz now = GetCurrentTimestamp();
+	AlertBatch	alerts;
+	FollowUpsCall call;
 
+	execlog_alert_batch_init(&alerts);
+	call.alerts = &alerts;
 	if (ids == NULL)
 	{
 		values[0] = Int32GetDatum(slot);
@@ -369,12 +411,22 @@ execlog_policy_fail_running(int slot, int nslots, ArrayType *ids, const char *er
 		else
 		{
 			/* a follow-up that cannot be created must not lose the failure */
-			ErrorData  *edata = execlog_try(follow_ups_call, run);
+			ErrorData  *edata;
 
+			call.run = run;
+			edata = execlog_try(follow_ups_call, &call);
 			if (edata != NULL)
 				run->error = psprintf("%s; its on_failure follow-up failed: %s",
 									  run->error, edata->message);
 		}
+	}
+	/* the alerts of them all, one statement, before their failure is written */
+	execlog_alert_batch_flush(&alerts);
+	execlog_policy_alert_errors(&alerts, runs);
+	foreach(lc, runs)
+	{
+		ExecRun    *run = (ExecRun *) lfirst(lc);
+
 		id_d[k] = Int64GetDatum(run->id);
 		error_d[k] = CStringGetTextDatum(run->error);
 		after_d[k] = TimestampTzGetDatum(run->run_after);

@@ -35,12 +35,22 @@ extern TimestampTz execlog_policy_retry_time(TimestampTz now, int64 retry_delay_
 
 /*
  * After the executor ended an execution: schedule its automatic retry
- * (run->run_after) or create its on_failure follow-ups.
+ * (run->run_after) or create its on_failure follow-ups (the alert is added
+ * to 'alerts', created when the caller flushes it).
  */
-extern void execlog_policy_after_failure(ExecRun *run);
+extern void execlog_policy_after_failure(ExecRun *run, AlertBatch *alerts);
 
-/* The on_failure task and alert of a failed execution, placeholders resolved. */
-extern void execlog_policy_follow_ups(ExecRun *run);
+/*
+ * The on_failure task and alert of a failed execution, placeholders
+ * resolved: the task is created now, the alert added to 'alerts'.
+ */
+extern void execlog_policy_follow_ups(ExecRun *run, AlertBatch *alerts);
+
+/*
+ * After 'alerts' was flushed: append to the error of each run (ExecRun *
+ * in 'runs') whose alert could not be written why.
+ */
+extern void execlog_policy_alert_errors(AlertBatch *alerts, List *runs);
 
 /*
  * Fail the executions a worker slot left running, with 'error': those of

@@ -51,12 +51,6 @@ static SavedStmt is_email = {
 	1, {TEXTOID}
 };
 
-/* the alert row just made for the execution: its newest */
-static SavedStmt last_alert = {
-	"SELECT pg_catalog.max(id) FROM execlog.alerts WHERE execution_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
 /*
  * Overdue tasks to escalate: claimed and marked in one statement.  The
  * message names the task, its assignee and its due time.
@@ -112,7 +106,7 @@ execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input)
 	char	   *message = execlog_jsonb_get_text(input, "message");
 	Datum		values[1];
 	bool		isnull;
-	Datum		id;
+	int64		id;
 	const char *keys[1] = {"alert_id"};
 	Jsonb	   *vals[1];
 
@@ -140,15 +134,14 @@ execlog_alert_step(ExecRun *run, StepDef *def, Jsonb *input)
 					 errmsg("the target of alert step \"%s\" is not an e-mail address",
 							def->name)));
 	}
-	if (!execlog_add_alert(run->id, run->account_id, input))
+	/* its own row's id (RETURNING), whatever else this execution alerts */
+	id = execlog_add_alert(run->id, run->account_id, input);
+	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("channel \"%s\" of alert step \"%s\" does not exist in its account",
 						channel, def->name)));
-	values[0] = Int64GetDatum(run->id);
-	execlog_run_saved(&last_alert, values, NULL, false);
-	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	vals[0] = isnull ? NULL : execlog_jsonb_int(DatumGetInt64(id));
+	vals[0] = execlog_jsonb_int(id);
 	return execlog_jsonb_object(1, keys, vals);
 }
 
@@ -324,18 +317,6 @@ typedef struct Escalation
 	Jsonb	   *spec;
 } Escalation;
 
-/* Create one escalation alert row (in its own subtransaction, see execlog_try). */
-static void
-escalation_alert_call(void *arg)
-{
-	Escalation *e = (Escalation *) arg;
-
-	if (!execlog_add_alert(e->execution_id, e->account_id, e->spec))
-		ereport(WARNING,
-				(errmsg("overdue task %lld was not escalated: its channel is gone",
-						(long long) e->task_id)));
-}
-
 /*
  * escalate_call
  *		Claim and mark the overdue tasks, then create their alert rows;
@@ -347,6 +328,8 @@ escalate_call(void *arg)
 	uint64	   *count = (uint64 *) arg;
 	Datum		values[1];
 	Escalation *list;
+	AlertBatch	alerts;
+	int		   *index;
 	uint64		n;
 	uint64		i;
 
@@ -372,18 +355,28 @@ escalate_call(void *arg)
 	SPI_freetuptable(SPI_tuptable);
 
 	/*
-	 * escalated_at stays set even when one alert cannot be made (it is
-	 * logged): a task escalates at most once, and one bad row never blocks
-	 * the others or the worker's claims.
+	 * The alerts with one statement.  escalated_at stays set even when one
+	 * alert cannot be made (it is logged): a task escalates at most once,
+	 * and one bad row never blocks the others or the worker's claims.
 	 */
+	execlog_alert_batch_init(&alerts);
+	index = palloc(sizeof(int) * n);
+	for (i = 0; i < n; i++)
+		index[i] = execlog_alert_batch_add(&alerts, list[i].execution_id,
+										   list[i].account_id, list[i].spec);
+	execlog_alert_batch_flush(&alerts);
 	for (i = 0; i < n; i++)
 	{
-		ErrorData  *edata = execlog_try(escalation_alert_call, &list[i]);
+		AlertWant  *w = index[i] >= 0 ? &alerts.wants[index[i]] : NULL;
 
-		if (edata != NULL)
+		if (w != NULL && w->error != NULL)
 			ereport(WARNING,
 					(errmsg("overdue task %lld was not escalated: %s",
-							(long long) list[i].task_id, edata->message)));
+							(long long) list[i].task_id, w->error)));
+		else if (w == NULL || w->id == 0)
+			ereport(WARNING,
+					(errmsg("overdue task %lld was not escalated: its channel is gone",
+							(long long) list[i].task_id)));
 	}
 	*count = n;
 }

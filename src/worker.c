@@ -666,7 +666,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	}
 
 	/* alert deliveries: outcomes recorded, due alerts sent (alert_send.c) */
-	more_alerts = execlog_alerts_pass(sleep_ms);
+	more_alerts = execlog_alerts_pass(sleep_ms, ids != NIL);
 
 	/*
 	 * Look again at once after any work: a full batch may have more behind
