@@ -97,20 +97,45 @@ static SavedStmt may_change = {
 	1, {INT8OID}
 };
 
+/*
+ * New executions of an automation through its manual trigger ($5), as
+ * looked up by find_to_start: the statement locks the automation and the
+ * trigger FOR KEY SHARE, once, as a foreign key's check would (executions
+ * has none, see references.c), and inserts nothing when either is gone by
+ * now (a concurrent delete committed).  The guard takes the rest from the
+ * preset (execlog_guard_preset).
+ */
+#define LOCK_AUTOMATION_AND_TRIGGER \
+	"WITH l AS (SELECT FROM execlog.automations a, execlog.triggers t" \
+	"            WHERE a.id OPERATOR(pg_catalog.=) $1 AND t.id OPERATOR(pg_catalog.=) $5" \
+	"              AND t.automation_id OPERATOR(pg_catalog.=) a.id FOR KEY SHARE OF a, t)"
+
 static SavedStmt insert_execution = {
-	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
-	" VALUES ($1, $2, $3, $4) RETURNING id",
-	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
+	LOCK_AUTOMATION_AND_TRIGGER
+	" INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
+	" SELECT $1, $2, $3, $4 FROM l RETURNING id",
+	5, {INT8OID, INT8OID, TEXTOID, JSONBOID, INT8OID}
 };
 
 /* one statement for all the payloads, in their order */
 static SavedStmt insert_executions = {
-	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
-	" SELECT $1, NULL, $2, COALESCE(u.p, '{}'::jsonb)"
-	"   FROM pg_catalog.unnest($3::jsonb[]) WITH ORDINALITY u (p, n)"
+	LOCK_AUTOMATION_AND_TRIGGER
+	" INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
+	" SELECT $1, $2, $3, COALESCE(u.p, '{}'::jsonb)"
+	"   FROM l, pg_catalog.unnest($4::jsonb[]) WITH ORDINALITY u (p, n)"
 	"  ORDER BY u.n"
 	" RETURNING id",
-	3, {INT8OID, TEXTOID, JSONBARRAYOID}
+	5, {INT8OID, INT8OID, TEXTOID, JSONBARRAYOID, INT8OID}
+};
+
+/*
+ * Without a manual trigger (find_to_start found none): the guard looks the
+ * automation up itself and refuses the row.
+ */
+static SavedStmt insert_execution_unchecked = {
+	"INSERT INTO execlog.executions (automation_id, trigger_id, triggered_by, payload)"
+	" VALUES ($1, $2, $3, $4) RETURNING id",
+	4, {INT8OID, INT8OID, TEXTOID, JSONBOID}
 };
 
 static SavedStmt execution_visible = {
@@ -448,6 +473,19 @@ run_insert(ExeclogPrivState *priv, const ExeclogStartInfo *info,
 }
 
 /*
+ * refuse_gone
+ *		A new execution's automation or manual trigger was deleted after
+ *		find_to_start saw it (the INSERT locking them found none).
+ */
+static void
+refuse_gone(int64 automation_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("automation %lld does not exist", (long long) automation_id)));
+}
+
+/*
  * enqueue
  *		Insert a new execution of an automation as the extension owner.
  */
@@ -455,17 +493,24 @@ static int64
 enqueue(ExeclogPrivState *priv, const ExeclogStartInfo *info,
 		int64 automation_id, Datum payload, const char *triggered_by)
 {
-	Datum		values[4];
-	char		nulls[5] = "    ";
+	Datum		values[5];
+	char		nulls[6] = "     ";
 	bool		isnull;
 
 	values[0] = Int64GetDatum(automation_id);
 	values[1] = (Datum) 0;
-	nulls[1] = 'n';				/* the manual trigger */
+	nulls[1] = 'n';				/* the manual trigger, from the preset */
 	values[2] = CStringGetTextDatum(triggered_by);
 	values[3] = payload;
 
-	run_insert(priv, info, &insert_execution, values, nulls);
+	if (info == NULL)
+		run_insert(priv, info, &insert_execution_unchecked, values, nulls);
+	else
+	{
+		values[4] = Int64GetDatum(info->trigger_id);
+		if (run_insert(priv, info, &insert_execution, values, nulls) == 0)
+			refuse_gone(automation_id);
+	}
 	return DatumGetInt64(result_datum(0, 1, &isnull));
 }
 
@@ -779,7 +824,7 @@ start_many_body(PG_FUNCTION_ARGS)
 	bool	   *elnulls;
 	int			nelems;
 	int			i;
-	Datum		values[3];
+	Datum		values[5];
 	uint64		n;
 	uint64		r;
 
@@ -816,10 +861,26 @@ start_many_body(PG_FUNCTION_ARGS)
 
 	if (nelems > 0)
 	{
+		char		nulls[6] = " n   ";
+
 		values[0] = Int64GetDatum(info.automation_id);
-		values[1] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-		values[2] = PointerGetDatum(payloads);
-		n = run_insert(&priv, found, &insert_executions, values, NULL);
+		values[1] = (Datum) 0;	/* the manual trigger, from the preset */
+		values[2] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+		if (found == NULL)
+		{
+			/* no manual trigger: the guard refuses the first row */
+			values[3] = PointerGetDatum(DatumGetJsonbP(elems[0]));
+			nulls[3] = elnulls[0] ? 'n' : ' ';
+			n = run_insert(&priv, found, &insert_execution_unchecked, values, nulls);
+		}
+		else
+		{
+			values[3] = PointerGetDatum(payloads);
+			values[4] = Int64GetDatum(info.trigger_id);
+			n = run_insert(&priv, found, &insert_executions, values, nulls);
+			if (n == 0)
+				refuse_gone(info.automation_id);
+		}
 		for (r = 0; r < n; r++)
 		{
 			bool		isnull;

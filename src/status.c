@@ -129,19 +129,30 @@ typedef struct RowEdit
  * The automation of a new execution and its trigger: the manual one, or
  * the one given.  Two statements rather than one with "$2 IS NULL", whose
  * plan would be made again for every insert.
+ *
+ * executions has no foreign keys (their per-row checks were half the cost
+ * of a bulk start, README "Performance"): these lookups are the check that
+ * the automation and the trigger exist, and they lock both FOR KEY SHARE,
+ * as the foreign key's check did, so that neither can be deleted (or its
+ * id changed) until the new execution's transaction ends; the delete side
+ * is execlog_executions_referenced (references.c).  The API's own INSERT
+ * (execlog_guard_preset) takes those locks in its statement, once.
  */
 #define INSERT_LOOKUP \
 	"SELECT a.account_id, a.revision, a.throttle IS NOT NULL," \
 	"       t.id, t.revision, t.kind, t.automation_id = a.id" \
-	"  FROM execlog.automations a LEFT JOIN execlog.triggers t"
+	"  FROM execlog.automations a LEFT JOIN LATERAL" \
+	"       (SELECT t.id, t.revision, t.kind, t.automation_id FROM execlog.triggers t"
 
 static SavedStmt insert_lookup_manual = {
-	INSERT_LOOKUP " ON t.automation_id = a.id AND t.kind = 'manual' WHERE a.id = $1",
+	INSERT_LOOKUP " WHERE t.automation_id = a.id AND t.kind = 'manual' FOR KEY SHARE) t ON true"
+	" WHERE a.id = $1 FOR KEY SHARE OF a",
 	1, {INT8OID}
 };
 
 static SavedStmt insert_lookup_given = {
-	INSERT_LOOKUP " ON t.id = $2 WHERE a.id = $1",
+	INSERT_LOOKUP " WHERE t.id = $2 FOR KEY SHARE) t ON true"
+	" WHERE a.id = $1 FOR KEY SHARE OF a",
 	2, {INT8OID, INT8OID}
 };
 
@@ -334,17 +345,17 @@ column_changed(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, int attnum)
  *		Run one of the guard's saved lookups as the extension owner.
  *
  * Returns the number of rows found; results are in SPI_tuptable until
- * SPI_finish.
+ * SPI_finish.  A lookup that locks rows is not read_only.
  */
 static uint64
-run_lookup(SavedStmt *stmt, Datum *values, const char *nulls)
+run_lookup(SavedStmt *stmt, Datum *values, const char *nulls, bool read_only)
 {
 	ExeclogPrivState priv;
 	uint64		n;
 
 	execlog_pin_search_path(&priv);
 	execlog_become_owner(&priv);
-	n = execlog_run_saved(stmt, values, nulls, true);
+	n = execlog_run_saved(stmt, values, nulls, read_only);
 	execlog_restore(&priv);
 	return n;
 }
@@ -402,7 +413,7 @@ guard_insert(TupleDesc desc, HeapTuple tup, ExecAttrs *a, RowEdit *e)
 
 	SPI_connect();
 	if (run_lookup(trigger_given ? &insert_lookup_given : &insert_lookup_manual,
-				   args, nulls) == 0)
+				   args, nulls, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("automation %lld does not exist", (long long) automation_id)));
@@ -486,8 +497,10 @@ looked_up:
  * For the API's own INSERT of one or many executions, whose statement
  * looked the automation and its manual trigger up already, as the caller,
  * with the same query the guard would run: the guard then costs no SPI
- * call per row.  The caller must clear it however its INSERT ends
- * (PG_FINALLY): rows of any other statement are looked up as usual.
+ * call per row.  That INSERT must lock the automation and the trigger FOR
+ * KEY SHARE itself (api.c, insert_execution), as the guard's lookup does.
+ * The caller must clear it however its INSERT ends (PG_FINALLY): rows of
+ * any other statement are looked up as usual.
  */
 void
 execlog_guard_preset(const ExeclogStartInfo *info)
@@ -566,7 +579,7 @@ guard_retry(TupleDesc desc, HeapTuple newtup, ExecAttrs *a, RowEdit *e,
 
 	args[0] = Int64GetDatum(automation_id);
 	SPI_connect();
-	if (run_lookup(&retry_lookup, args, NULL) == 0)
+	if (run_lookup(&retry_lookup, args, NULL, true) == 0)
 		elog(ERROR, "automation %lld of execution %lld does not exist",
 			 (long long) automation_id, (long long) id);
 	max_retries = DatumGetInt32(heap_getattr(SPI_tuptable->vals[0], 1,
