@@ -165,6 +165,12 @@ SELECT e.account_id, e.automation_id, (timezone('UTC', coalesce(e.finished_at, e
   FROM execlog.executions e
  WHERE e.status IN ('success', 'partially_executed', 'failed', 'rejected', 'cancelled')
  GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO execlog.daily_step_stats (account_id, day, name, status, shard, steps, duration_us)
+SELECT s.account_id, (timezone('UTC', s.finished_at))::date, s.name, s.status, 0, count(*),
+       sum(coalesce((EXTRACT(epoch FROM s.finished_at - s.started_at) * 1000000)::bigint, 0))
+  FROM execlog.execution_steps s
+ WHERE s.finished_at IS NOT NULL AND s.reused_from IS NULL
+ GROUP BY 1, 2, 3, 4;
 SQL
 q "VACUUM ANALYZE" >/dev/null
 q "CHECKPOINT" >/dev/null

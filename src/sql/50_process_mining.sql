@@ -167,6 +167,14 @@ COMMENT ON FUNCTION execlog.event_log_in_use() IS 'true while the event log is i
 CREATE FUNCTION execlog._event_log_resync(OUT inserted bigint, OUT updated bigint)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
+	/*
+	 * Whole tables: hash joins (merge_event_log() turns them off for its
+	 * deltas), never a nested loop (an empty event_log would be scanned
+	 * again for every row inserted into it)
+	 */
+	SET enable_hashjoin = on
+	SET enable_mergejoin = on
+	SET enable_nestloop = off
 AS $$
 BEGIN
 	ALTER TABLE execlog.executions ENABLE TRIGGER executions_event_log_insert,
@@ -377,12 +385,17 @@ COMMENT ON COLUMN execlog.execution_context."metadata$createdAt" IS 'when the ex
 COMMENT ON COLUMN execlog.execution_context."metadata$updatedAt" IS 'last change of the execution';
 COMMENT ON COLUMN execlog.execution_context.status IS 'status of the execution';
 
+/*
+ * Two branches, one per lifecycle, so that a condition on event_time
+ * reaches the step rows' started_at or finished_at and their indexes
+ * (a day of a long history reads that day, not the history).
+ */
 CREATE VIEW execlog.activity_log WITH (security_invoker = true) AS
 SELECT s.execution_id::text AS case_id,
 	   s.name AS activity,
-	   ev.event_time,
-	   ev.lifecycle,
-	   ev.status,
+	   s.started_at AS event_time,
+	   'start'::text AS lifecycle,
+	   'running'::execlog.step_status AS status,
 	   CASE WHEN s.kind = 'http'
 			THEN coalesce(pg_catalog.substring(s.input OPERATOR(pg_catalog.->>) 'url',
 											   '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]/?#]*\]|[^/?#:]+)'),
@@ -394,10 +407,26 @@ SELECT s.execution_id::text AS case_id,
   FROM execlog.execution_steps s
   JOIN execlog.executions e ON e.id = s.execution_id
   JOIN execlog.automations a ON a.id = e.automation_id
- CROSS JOIN LATERAL (VALUES (s.started_at, 'start'::text, 'running'::execlog.step_status),
-							(s.finished_at, 'complete'::text, s.status))
-	   AS ev (event_time, lifecycle, status)
- WHERE ev.event_time IS NOT NULL
+ WHERE s.started_at IS NOT NULL
+   AND s.reused_from IS NULL
+UNION ALL
+SELECT s.execution_id::text,
+	   s.name,
+	   s.finished_at,
+	   'complete'::text,
+	   s.status,
+	   CASE WHEN s.kind = 'http'
+			THEN coalesce(pg_catalog.substring(s.input OPERATOR(pg_catalog.->>) 'url',
+											   '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]/?#]*\]|[^/?#:]+)'),
+						  s.input OPERATOR(pg_catalog.->>) 'connection')
+			ELSE a.run_as::text
+	   END,
+	   s.attempt,
+	   s.position
+  FROM execlog.execution_steps s
+  JOIN execlog.executions e ON e.id = s.execution_id
+  JOIN execlog.automations a ON a.id = e.automation_id
+ WHERE s.finished_at IS NOT NULL
    AND s.reused_from IS NULL;
 COMMENT ON VIEW execlog.activity_log IS 'process-mining activity table: one row per step start and per step completion';
 COMMENT ON COLUMN execlog.activity_log.case_id IS 'execution id (as text), execution_context."context$processId"';
@@ -408,6 +437,10 @@ COMMENT ON COLUMN execlog.activity_log.status IS 'running on start rows; the out
 COMMENT ON COLUMN execlog.activity_log.resource IS 'who performed the step: the host an http step called, otherwise the role the automation runs as';
 COMMENT ON COLUMN execlog.activity_log.attempt IS 'attempt of the execution the step belongs to';
 COMMENT ON COLUMN execlog.activity_log.position IS 'position of the step in its automation';
+
+/* the activity log of a day or an hour reads that time range */
+CREATE INDEX execution_steps_started ON execlog.execution_steps (started_at) WHERE reused_from IS NULL;
+CREATE INDEX execution_steps_finished ON execlog.execution_steps (finished_at) WHERE reused_from IS NULL;
 
 /* ------------------------------------------------------------------------
  * Flattening (C, src/flatten.c) and the export of process contexts
