@@ -128,7 +128,7 @@ SELECT g AS n,
             WHEN r < 0.99 THEN 'rejected' ELSE 'cancelled' END::execlog.status AS status,
        interval '1 millisecond' * (5 + 2000 * random() ^ 3) AS took
   FROM generate_series(1, $N) g
-  CROSS JOIN LATERAL (SELECT random() AS r) x
+  CROSS JOIN LATERAL (SELECT ((g::bigint * 2654435761) % 1000) / 1000.0 AS r) x
   JOIN (SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, account_id FROM execlog.automations
          WHERE name <> 'one-step') a ON a.k = g % 16;
 INSERT INTO execlog.executions (automation_id, account_id, automation_revision, trigger_id, trigger_revision,
@@ -183,6 +183,18 @@ q "SELECT execlog.disable_event_log()" >/dev/null
 t0=$(date +%s.%N)
 q "SELECT execlog.merge_event_log()" >/dev/null
 bulk_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+# 1-row delta merges: median of 5
+delta_merge() {
+	for r in 1 2 3 4 5; do
+		q "UPDATE execlog.executions SET context = jsonb_build_object('r', $r) WHERE id = $1" >/dev/null
+		psql_at "$dir" "$port" -At -v ON_ERROR_STOP=1 <<SQL | awk '/^Time:/ {print $2}' | tail -1
+\\timing on
+SELECT execlog.merge_event_log();
+SQL
+	done | sort -n | sed -n 3p
+}
+some=$(q "SELECT max(id) FROM execlog.executions")
+delta_after_bulk=$(delta_merge "$some")
 
 # ---- 1b. the same drain and pickup with the history
 drain 2000 >/dev/null
@@ -265,18 +277,11 @@ bi "  p50/p95 per automation over 30 days" \
 bi "  avg step duration per step over 7 days" \
 	"SELECT name, avg(finished_at - started_at) FROM execlog.execution_steps WHERE finished_at > now() - interval '7 days' GROUP BY 1"
 
-# ---- 4. the event log, continued: 1-row delta merges after the bulk merge
 q "SELECT execlog.merge_event_log()" >/dev/null
-deltas=$(for r in 1 2 3 4 5; do
-	id=$(q "SELECT max(id) FROM execlog.executions WHERE status = 'failed'")
-	q "UPDATE execlog.executions SET context = jsonb_build_object('r', $r) WHERE id = $id" >/dev/null
-	psql_at "$dir" "$port" -At -v ON_ERROR_STOP=1 <<SQL | awk '/^Time:/ {print $2}' | tail -1
-\\timing on
-SELECT execlog.merge_event_log();
-SQL
-done | sort -n | sed -n 3p)
+delta_after_drain=$(delta_merge "$some")
 logged=$(q "SELECT count(*) FROM execlog.event_log")
-echo "event log: bulk merge of $logged executions ${bulk_s}s; 1-row delta merge after it, median of 5: $deltas ms"
+echo "event log: first (bulk) merge of $logged executions ${bulk_s}s; 1-row delta merge right after it $delta_after_bulk ms (median of 5);"
+echo "  after the drains' queue rows were merged (dead queue rows not vacuumed yet) $delta_after_drain ms"
 q "SELECT execlog.disable_event_log()" >/dev/null
 drain 2000 >/dev/null
 echo "event log queue after a drain of 2000 with the event log not in use: $(q "SELECT count(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('execlog.event_log_queue')) FROM execlog.event_log_queue")"

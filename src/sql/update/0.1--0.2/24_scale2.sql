@@ -3,8 +3,9 @@
 -- event log is in use (its triggers start disabled; the first
 -- merge_event_log() enables them and recomputes the log whole;
 -- disable_event_log() stops it), and the finished-execution counter joins
--- executions by index whatever its caller set.  The update stops the queue:
--- the first merge after it recomputes the event log.
+-- executions by index whatever its caller set.  The update stops the queue
+-- (keeping its rows): the first merge after it recomputes the event log and
+-- empties the queue.
 --
 ALTER FUNCTION execlog._count_executions() SET enable_nestloop = on SET enable_hashjoin = off SET enable_mergejoin = off;
 
@@ -262,7 +263,6 @@ CREATE INDEX execution_steps_finished ON execlog.execution_steps (finished_at) W
 ALTER TABLE execlog.executions DISABLE TRIGGER executions_event_log_insert,
 	DISABLE TRIGGER executions_event_log_update, DISABLE TRIGGER executions_event_log_delete;
 ALTER TABLE execlog.automations DISABLE TRIGGER automations_event_log;
-TRUNCATE execlog.event_log_queue;
 
 REVOKE ALL ON FUNCTION execlog.event_log_in_use(), execlog._event_log_resync(), execlog.disable_event_log() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlog.event_log_in_use() TO execlog_reader;
