@@ -8,7 +8,8 @@
 #      logs every statement of the workers (and of the triggers they fire)
 #      during a short drain on the history: the slowest plan of each
 #      statement is written to $OUT/worker_plans.txt and summed up here;
-#   3. BI queries as a reader role under row-level security (best of 3);
+#   3. BI queries as a reader role under row-level security (best of 3;
+#      their plans in $OUT/bi_plans.txt);
 #   4. the event log: the first (bulk) merge of the history, a 1-row delta
 #      merge after it (median of 5), and the change queue's size when
 #      nobody merges.
@@ -252,8 +253,14 @@ SELECT count(*) FROM ($sql) s;
 SQL
 	done | sort -n | head -1)
 	printf "  %-58s %10s ms\n" "$label" "$best"
+	{
+		echo "=== $label"
+		run_as_user psql -X -q -h "$dir" -p "$port" -U bench_reader -d postgres -At -c "EXPLAIN (ANALYZE, BUFFERS) $sql"
+		echo
+	} >>"$OUT/bi_plans.txt"
 }
-echo "BI as a reader of one account of 4 (RLS), best of 3:"
+: >"$OUT/bi_plans.txt"
+echo "BI as a reader of one account of 4 (RLS), best of 3 (plans in bi_plans.txt):"
 bi "last 50 executions of one automation" \
 	"SELECT * FROM execlog.execution_log WHERE id IN (SELECT id FROM execlog.executions WHERE automation_id = $auto ORDER BY created_at DESC LIMIT 50)"
 bi "failures of the last 7 days (first page of 50)" \
