@@ -386,48 +386,40 @@ COMMENT ON COLUMN execlog.execution_context."metadata$updatedAt" IS 'last change
 COMMENT ON COLUMN execlog.execution_context.status IS 'status of the execution';
 
 /*
- * Two branches, one per lifecycle, so that a condition on event_time
- * reaches the step rows' started_at or finished_at and their indexes
- * (a day of a long history reads that day, not the history).
+ * The step events in two branches, one per lifecycle, so that a condition
+ * on event_time reaches the step rows' started_at or finished_at and their
+ * indexes; each event then looks its execution's automation up by key (a
+ * LATERAL with LIMIT, never a hash join over the history): a day of a long
+ * history reads that day, not the history.
  */
 CREATE VIEW execlog.activity_log WITH (security_invoker = true) AS
 SELECT s.execution_id::text AS case_id,
 	   s.name AS activity,
-	   s.started_at AS event_time,
-	   'start'::text AS lifecycle,
-	   'running'::execlog.step_status AS status,
-	   CASE WHEN s.kind = 'http'
-			THEN coalesce(pg_catalog.substring(s.input OPERATOR(pg_catalog.->>) 'url',
-											   '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]/?#]*\]|[^/?#:]+)'),
-						  s.input OPERATOR(pg_catalog.->>) 'connection')
-			ELSE a.run_as::text
-	   END AS resource,
-	   s.attempt,
-	   s.position
-  FROM execlog.execution_steps s
-  JOIN execlog.executions e ON e.id = s.execution_id
-  JOIN execlog.automations a ON a.id = e.automation_id
- WHERE s.started_at IS NOT NULL
-   AND s.reused_from IS NULL
-UNION ALL
-SELECT s.execution_id::text,
-	   s.name,
-	   s.finished_at,
-	   'complete'::text,
+	   s.event_time,
+	   s.lifecycle,
 	   s.status,
 	   CASE WHEN s.kind = 'http'
 			THEN coalesce(pg_catalog.substring(s.input OPERATOR(pg_catalog.->>) 'url',
 											   '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]/?#]*\]|[^/?#:]+)'),
 						  s.input OPERATOR(pg_catalog.->>) 'connection')
-			ELSE a.run_as::text
-	   END,
+			ELSE r.run_as::text
+	   END AS resource,
 	   s.attempt,
 	   s.position
-  FROM execlog.execution_steps s
-  JOIN execlog.executions e ON e.id = s.execution_id
-  JOIN execlog.automations a ON a.id = e.automation_id
- WHERE s.finished_at IS NOT NULL
-   AND s.reused_from IS NULL;
+  FROM (SELECT st.execution_id, st.name, st.started_at AS event_time, 'start'::text AS lifecycle,
+			   'running'::execlog.step_status AS status, st.kind, st.input, st.attempt, st.position
+		  FROM execlog.execution_steps st
+		 WHERE st.started_at IS NOT NULL AND st.reused_from IS NULL
+		UNION ALL
+		SELECT st.execution_id, st.name, st.finished_at, 'complete'::text,
+			   st.status, st.kind, st.input, st.attempt, st.position
+		  FROM execlog.execution_steps st
+		 WHERE st.finished_at IS NOT NULL AND st.reused_from IS NULL) s
+ CROSS JOIN LATERAL (SELECT a.run_as
+					   FROM execlog.executions e
+					   JOIN execlog.automations a ON a.id = e.automation_id
+					  WHERE e.id = s.execution_id
+					  LIMIT 1) r;
 COMMENT ON VIEW execlog.activity_log IS 'process-mining activity table: one row per step start and per step completion';
 COMMENT ON COLUMN execlog.activity_log.case_id IS 'execution id (as text), execution_context."context$processId"';
 COMMENT ON COLUMN execlog.activity_log.activity IS 'step name';

@@ -40,6 +40,10 @@ CREATE TABLE execlog.daily_stats (
 	PRIMARY KEY (account_id, automation_id, day, status, bucket, shard)
 );
 CREATE INDEX daily_stats_day ON execlog.daily_stats (day);
+
+/* the failures of the last days, newest first, without reading the successes */
+CREATE INDEX executions_failures ON execlog.executions (created_at)
+	WHERE status IN ('failed', 'rejected', 'partially_executed');
 COMMENT ON TABLE execlog.daily_stats IS 'finished executions by account, automation, day, status and duration bucket, kept incrementally (read the views daily_status_counts and daily_durations, or execlog.duration_percentiles())';
 COMMENT ON COLUMN execlog.daily_stats.account_id IS 'the executions'' account';
 COMMENT ON COLUMN execlog.daily_stats.automation_id IS 'the automation run';
