@@ -193,7 +193,7 @@ SELECT * FROM check_step_rollup;
 UPDATE execlog.execution_steps SET finished_at = finished_at + interval '1 day', status = 'failed'
  WHERE execution_id = (:'ex'::bigint[])[3] AND position = 1;
 SELECT * FROM check_step_rollup;
-SELECT step, status, steps, avg_duration FROM execlog.daily_step_durations ORDER BY day, step, status;
+SELECT account_id, step, status, steps, avg_duration FROM execlog.daily_step_durations ORDER BY day, step, status, account_id;
 -- deleting executions deletes their steps (the cascade) and subtracts them
 DELETE FROM execlog.executions WHERE id = (:'ex'::bigint[])[2];
 SELECT * FROM check_step_rollup;
