@@ -20,7 +20,18 @@ INSERT INTO execlog.accounts (name) VALUES ('acme'), ('globex');
 INSERT INTO execlog.automations (account_id, name, max_retries, run_as)
 VALUES (1, 'invoice', 2, 'execlog_operator'), (2, 'onboarding', 0, 'execlog_operator');
 
--- an empty queue merges nothing
+-- the event log is not in use until the first merge: nothing is queued
+SELECT execlog.event_log_in_use();
+SELECT execlog.start('invoice', '{}') IS NOT NULL AS started;
+SELECT count(*) AS queued FROM execlog.event_log_queue;
+-- the first merge recomputes it whole and starts the queue
+SELECT * FROM execlog.merge_event_log();
+SELECT execlog.event_log_in_use();
+SELECT * FROM event_log_diff;
+DELETE FROM execlog.executions;
+SELECT setval(pg_get_serial_sequence('execlog.executions', 'id'), 1, false) IS NOT NULL AS restarted;
+-- an empty queue merges nothing (the delete above was queued)
+SELECT * FROM execlog.merge_event_log();
 SELECT * FROM execlog.merge_event_log();
 
 -- inserts
@@ -113,6 +124,37 @@ UPDATE execlog.executions SET status = 'running' WHERE id = 8;
 SELECT * FROM execlog.merge_event_log();
 SELECT count(*) AS left_in_queue FROM execlog.event_log_queue;
 SELECT * FROM event_log_diff;
+
+-- disable_event_log() stops the queue and empties it; what changes
+-- meanwhile (updates, inserts, deletes, renames) is not queued, and the
+-- next merge recomputes the event log whole
+SELECT execlog.disable_event_log();
+SELECT execlog.event_log_in_use(), (SELECT count(*) FROM execlog.event_log_queue) AS queued;
+UPDATE execlog.executions SET context = '{"y": 2}' WHERE id = 3;
+SELECT execlog.start('onboarding', '{}') IS NOT NULL AS started;
+DELETE FROM execlog.executions WHERE id = 5;
+UPDATE execlog.automations SET name = 'invoice-v3' WHERE name = 'invoice-v2';
+SELECT count(*) AS queued FROM execlog.event_log_queue;
+SELECT count(*) > 0 AS stale FROM event_log_diff;
+SELECT * FROM execlog.merge_event_log();
+SELECT execlog.event_log_in_use(), (SELECT count(*) FROM execlog.event_log_queue) AS queued;
+SELECT * FROM event_log_diff;
+-- then one change is one queued row again
+UPDATE execlog.executions SET context = '{"y": 3}' WHERE id = 3;
+SELECT count(*) AS queued FROM execlog.event_log_queue;
+SELECT * FROM execlog.merge_event_log();
+SELECT * FROM event_log_diff;
+-- a rolled-back disable leaves the queue running
+BEGIN;
+SELECT execlog.disable_event_log();
+ROLLBACK;
+SELECT execlog.event_log_in_use();
+-- only an admin may stop it
+CREATE ROLE regress_pm_op2 IN ROLE execlog_operator;
+SET ROLE regress_pm_op2;
+SELECT execlog.disable_event_log();
+RESET ROLE;
+DROP ROLE regress_pm_op2;
 
 -- only at READ COMMITTED (a transaction snapshot could predate another merge)
 BEGIN ISOLATION LEVEL REPEATABLE READ;

@@ -48,8 +48,15 @@ SELECT execlog.start('report', '{"n": 1}') AS single \gset
 SELECT count(DISTINCT (automation_id, account_id, automation_revision, trigger_id, trigger_revision,
 					   trigger_kind, triggered_by, status, attempt, payload, context)) AS same_row
   FROM execlog.executions WHERE id IN (:single, (SELECT id FROM started WHERE n = 1));
--- and the event-log queue has them
+-- the event log is not in use: nothing is queued
 SELECT count(*) FROM execlog.event_log_queue q JOIN started s ON s.id = q.execution_id;
+-- once it is (after the first merge), the queue has them
+SELECT inserted > 0 AS merged FROM execlog.merge_event_log();
+CREATE TEMP TABLE started_queued AS
+SELECT id FROM execlog.start_many('report', ARRAY['{"q": 1}', '{"q": 2}', '{"q": 3}']::jsonb[]) AS s (id);
+SELECT count(*) FROM execlog.event_log_queue q JOIN started_queued s ON s.id = q.execution_id;
+SELECT execlog.disable_event_log();
+DELETE FROM execlog.executions WHERE id IN (SELECT id FROM started_queued);
 
 /*
  * The account, as for start(): needed when the name is in two accounts

@@ -151,14 +151,67 @@ SELECT execlog.retry(id) IS NOT NULL FROM execlog.executions WHERE status = 'fai
 SELECT count(*) FROM (SELECT execlog.retry(id) FROM execlog.executions WHERE status = 'failed' AND attempt = 1) r;
 SELECT * FROM check_rollup;
 
+/*
+ * The step rollup, daily_step_stats, against a recomputation from
+ * execution_steps: step rows written as the workers write them (a start,
+ * then its end; several in one statement; one reused from an earlier
+ * attempt, not counted), changed, deleted with their execution, truncated
+ */
+CREATE TEMP VIEW step_rollup AS
+SELECT account_id, day, name, status, sum(steps) AS steps, sum(duration_us) AS duration_us
+  FROM execlog.daily_step_stats GROUP BY 1, 2, 3, 4
+HAVING sum(steps) <> 0 OR sum(duration_us) <> 0;
+CREATE TEMP VIEW step_recomputed AS
+SELECT account_id, (finished_at AT TIME ZONE 'UTC')::date AS day, name, status, count(*)::numeric AS steps,
+	   coalesce(sum((extract(epoch FROM finished_at - started_at) * 1000000)::bigint), 0)::numeric AS duration_us
+  FROM execlog.execution_steps
+ WHERE finished_at IS NOT NULL AND reused_from IS NULL
+ GROUP BY 1, 2, 3, 4;
+CREATE TEMP VIEW check_step_rollup AS
+SELECT (SELECT count(*) FROM (TABLE step_rollup EXCEPT TABLE step_recomputed) x) AS only_in_rollup,
+	   (SELECT count(*) FROM (TABLE step_recomputed EXCEPT TABLE step_rollup) x) AS only_recomputed,
+	   (SELECT count(*) FROM step_recomputed) AS groups,
+	   (SELECT coalesce(sum(steps), 0) FROM step_recomputed) AS finished;
+SELECT array_agg(id ORDER BY id) AS ex FROM (SELECT id FROM execlog.executions ORDER BY id LIMIT 4) e \gset
+INSERT INTO execlog.execution_steps (execution_id, attempt, position, account_id, name, kind, status, started_at)
+SELECT e, 1, p, 1, (ARRAY['fetch', 'post'])[p], 'sql', 'running', timestamptz '2024-03-01 23:59:59+00'
+  FROM unnest(:'ex'::bigint[]) e, generate_series(1, 2) p;
+SELECT * FROM check_step_rollup;
+UPDATE execlog.execution_steps
+   SET status = CASE WHEN position = 2 AND execution_id = (:'ex'::bigint[])[2] THEN 'failed' ELSE 'success' END::execlog.step_status,
+	   finished_at = started_at + (execution_id % 7 + position) * interval '300 ms'
+ WHERE execution_id = ANY (:'ex'::bigint[]);
+SELECT * FROM check_step_rollup;
+-- finished in one insert, and a reused row (not counted)
+INSERT INTO execlog.execution_steps (execution_id, attempt, position, account_id, name, kind, status,
+	   started_at, finished_at, reused_from)
+VALUES ((:'ex'::bigint[])[1], 2, 1, 1, 'fetch', 'sql', 'success', '2024-03-02 10:00', '2024-03-02 10:00:02', 1),
+	   ((:'ex'::bigint[])[1], 2, 2, 1, 'post', 'sql', 'skipped', NULL, '2024-03-02 10:00:03', NULL),
+	   ((:'ex'::bigint[])[4], 2, 1, 2, 'fetch', 'sql', 'success', '2024-03-02 10:00', '2024-03-02 10:00:01', NULL);
+SELECT * FROM check_step_rollup;
+-- a change of a finished row moves it (day, status, duration)
+UPDATE execlog.execution_steps SET finished_at = finished_at + interval '1 day', status = 'failed'
+ WHERE execution_id = (:'ex'::bigint[])[3] AND position = 1;
+SELECT * FROM check_step_rollup;
+SELECT account_id, step, status, steps, avg_duration FROM execlog.daily_step_durations ORDER BY day, step, status, account_id;
+-- deleting executions deletes their steps (the cascade) and subtracts them
+DELETE FROM execlog.executions WHERE id = (:'ex'::bigint[])[2];
+SELECT * FROM check_step_rollup;
+SET ROLE t71_reader;
+SELECT DISTINCT account_id FROM execlog.daily_step_durations;
+RESET ROLE;
+
 -- TRUNCATE empties it with executions
 TRUNCATE execlog.executions CASCADE;
 SELECT count(*) AS rollup_rows FROM execlog.daily_stats;
+-- (execution_steps has no foreign key: its own TRUNCATE empties the step rollup)
+TRUNCATE execlog.execution_steps;
+SELECT count(*) AS step_rollup_rows FROM execlog.daily_step_stats;
 
 -- pg_dump keeps it
 SELECT c.relname FROM pg_extension x, unnest(x.extconfig) r JOIN pg_class c ON c.oid = r
- WHERE x.extname = 'execlog' AND c.relname = 'daily_stats';
+ WHERE x.extname = 'execlog' AND c.relname IN ('daily_stats', 'daily_step_stats') ORDER BY 1;
 
-DROP VIEW check_rollup, rollup, recomputed;
+DROP VIEW check_step_rollup, step_rollup, step_recomputed, check_rollup, rollup, recomputed;
 DROP EXTENSION execlog CASCADE;
 DROP ROLE t71_reader;

@@ -110,6 +110,16 @@ CREATE TRIGGER automations_event_log AFTER UPDATE ON execlog.automations
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION execlog._event_log_automation_renamed();
 
+/*
+ * The queue exists only while the event log is in use: its triggers start
+ * disabled, the first execlog.merge_event_log() enables them (and
+ * recomputes the log whole), execlog.disable_event_log() disables them
+ * again and empties the queue.
+ */
+ALTER TABLE execlog.executions DISABLE TRIGGER executions_event_log_insert,
+	DISABLE TRIGGER executions_event_log_update, DISABLE TRIGGER executions_event_log_delete;
+ALTER TABLE execlog.automations DISABLE TRIGGER automations_event_log;
+
 /* TRUNCATE has no transition table: empty the event log with executions. */
 CREATE FUNCTION execlog._event_log_truncated() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -134,6 +144,79 @@ CREATE TRIGGER executions_event_log_truncate AFTER TRUNCATE ON execlog.execution
 CREATE FUNCTION execlog._serialize(what text, key oid) RETURNS void
 	LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'execlog_serialize';
 COMMENT ON FUNCTION execlog._serialize(text, oid) IS 'waits for and takes the transaction lock of merge_event_log() (''merge_event_log'', 0) or of an export into a schema (''export_contexts'', schema oid) (internal)';
+
+/* Whether the event log is in use (its change queue is being written). */
+CREATE FUNCTION execlog.event_log_in_use() RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.tgenabled <> 'D' FROM pg_catalog.pg_trigger t
+	 WHERE t.tgrelid = 'execlog.executions'::pg_catalog.regclass
+	   AND t.tgname = 'executions_event_log_insert'
+$$;
+COMMENT ON FUNCTION execlog.event_log_in_use() IS 'true while the event log is in use: changes of executions are queued for execlog.merge_event_log() (from its first call until execlog.disable_event_log())';
+
+/*
+ * Start the queue and recompute the event log whole, set-based (hash joins
+ * over executions, no queue).  ALTER TABLE takes SHARE ROW EXCLUSIVE on
+ * executions and automations: it waits for the writers in flight, and the
+ * writers after it wait for this transaction, so every change is either
+ * seen here or queued for the next merge.  Caller: merge_event_log(), under
+ * its lock.
+ */
+CREATE FUNCTION execlog._event_log_resync(OUT inserted bigint, OUT updated bigint)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	/*
+	 * Whole tables: hash joins (merge_event_log() turns them off for its
+	 * deltas), never a nested loop (an empty event_log would be scanned
+	 * again for every row inserted into it)
+	 */
+	SET enable_hashjoin = on
+	SET enable_mergejoin = on
+	SET enable_nestloop = off
+AS $$
+BEGIN
+	ALTER TABLE execlog.executions ENABLE TRIGGER executions_event_log_insert,
+		ENABLE TRIGGER executions_event_log_update, ENABLE TRIGGER executions_event_log_delete;
+	ALTER TABLE execlog.automations ENABLE TRIGGER automations_event_log;
+	TRUNCATE execlog.event_log_queue;
+	DELETE FROM execlog.event_log l
+	 WHERE NOT EXISTS (SELECT FROM execlog.executions e WHERE e.id = l.instance_id);
+	UPDATE execlog.event_log l
+	   SET execution_template_name = a.name, account_id = e.account_id, created_at = e.created_at,
+		   last_modified = e.updated_at, status = e.status
+	  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id
+	 WHERE e.id = l.instance_id
+	   AND (l.execution_template_name, l.account_id, l.created_at, l.last_modified, l.status)
+		   IS DISTINCT FROM (a.name, e.account_id, e.created_at, e.updated_at, e.status);
+	GET DIAGNOSTICS updated = ROW_COUNT;
+	INSERT INTO execlog.event_log (execution_template_name, instance_id, created_at, last_modified, status, account_id)
+	SELECT a.name, e.id, e.created_at, e.updated_at, e.status, e.account_id
+	  FROM execlog.executions e JOIN execlog.automations a ON a.id = e.automation_id
+	 WHERE NOT EXISTS (SELECT FROM execlog.event_log l WHERE l.instance_id = e.id);
+	GET DIAGNOSTICS inserted = ROW_COUNT;
+END
+$$;
+COMMENT ON FUNCTION execlog._event_log_resync() IS 'starts the event-log queue and recomputes execlog.event_log whole (internal, first merge)';
+
+/*
+ * Stop queueing: the event log keeps its rows as of the last merge, and the
+ * next merge_event_log() recomputes it whole.
+ */
+CREATE FUNCTION execlog.disable_event_log() RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM execlog._serialize('merge_event_log', 0);
+	ALTER TABLE execlog.executions DISABLE TRIGGER executions_event_log_insert,
+		DISABLE TRIGGER executions_event_log_update, DISABLE TRIGGER executions_event_log_delete;
+	ALTER TABLE execlog.automations DISABLE TRIGGER automations_event_log;
+	TRUNCATE execlog.event_log_queue;
+END
+$$;
+COMMENT ON FUNCTION execlog.disable_event_log() IS 'stops queueing changes for the event log and empties the queue; the next execlog.merge_event_log() recomputes the event log whole';
 
 /*
  * Merge the executions changed since the last run into event_log.
@@ -184,6 +267,15 @@ BEGIN
 
 	/* one merge at a time; the next one starts from what this one commits */
 	PERFORM execlog._serialize('merge_event_log', 0);
+
+	/* not in use until now: start queueing, and recompute the log whole */
+	IF NOT execlog.event_log_in_use() THEN
+		SELECT r.inserted, r.updated INTO v_inserted, v_updated FROM execlog._event_log_resync() r;
+		inserted := v_inserted;
+		updated := v_updated;
+		RETURN NEXT;
+		RETURN;
+	END IF;
 
 	inserted := 0;
 	updated := 0;
@@ -293,28 +385,41 @@ COMMENT ON COLUMN execlog.execution_context."metadata$createdAt" IS 'when the ex
 COMMENT ON COLUMN execlog.execution_context."metadata$updatedAt" IS 'last change of the execution';
 COMMENT ON COLUMN execlog.execution_context.status IS 'status of the execution';
 
+/*
+ * The step events in two branches, one per lifecycle, so that a condition
+ * on event_time reaches the step rows' started_at or finished_at and their
+ * indexes; each event then looks its execution's automation up by key (a
+ * LATERAL with LIMIT, never a hash join over the history): a day of a long
+ * history reads that day, not the history.
+ */
 CREATE VIEW execlog.activity_log WITH (security_invoker = true) AS
 SELECT s.execution_id::text AS case_id,
 	   s.name AS activity,
-	   ev.event_time,
-	   ev.lifecycle,
-	   ev.status,
+	   s.event_time,
+	   s.lifecycle,
+	   s.status,
 	   CASE WHEN s.kind = 'http'
 			THEN coalesce(pg_catalog.substring(s.input OPERATOR(pg_catalog.->>) 'url',
 											   '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]/?#]*\]|[^/?#:]+)'),
 						  s.input OPERATOR(pg_catalog.->>) 'connection')
-			ELSE a.run_as::text
+			ELSE r.run_as::text
 	   END AS resource,
 	   s.attempt,
 	   s.position
-  FROM execlog.execution_steps s
-  JOIN execlog.executions e ON e.id = s.execution_id
-  JOIN execlog.automations a ON a.id = e.automation_id
- CROSS JOIN LATERAL (VALUES (s.started_at, 'start'::text, 'running'::execlog.step_status),
-							(s.finished_at, 'complete'::text, s.status))
-	   AS ev (event_time, lifecycle, status)
- WHERE ev.event_time IS NOT NULL
-   AND s.reused_from IS NULL;
+  FROM (SELECT st.execution_id, st.name, st.started_at AS event_time, 'start'::text AS lifecycle,
+			   'running'::execlog.step_status AS status, st.kind, st.input, st.attempt, st.position
+		  FROM execlog.execution_steps st
+		 WHERE st.started_at IS NOT NULL AND st.reused_from IS NULL
+		UNION ALL
+		SELECT st.execution_id, st.name, st.finished_at, 'complete'::text,
+			   st.status, st.kind, st.input, st.attempt, st.position
+		  FROM execlog.execution_steps st
+		 WHERE st.finished_at IS NOT NULL AND st.reused_from IS NULL) s
+ CROSS JOIN LATERAL (SELECT a.run_as
+					   FROM execlog.executions e
+					   JOIN execlog.automations a ON a.id = e.automation_id
+					  WHERE e.id = s.execution_id
+					  LIMIT 1) r;
 COMMENT ON VIEW execlog.activity_log IS 'process-mining activity table: one row per step start and per step completion';
 COMMENT ON COLUMN execlog.activity_log.case_id IS 'execution id (as text), execution_context."context$processId"';
 COMMENT ON COLUMN execlog.activity_log.activity IS 'step name';
@@ -324,6 +429,10 @@ COMMENT ON COLUMN execlog.activity_log.status IS 'running on start rows; the out
 COMMENT ON COLUMN execlog.activity_log.resource IS 'who performed the step: the host an http step called, otherwise the role the automation runs as';
 COMMENT ON COLUMN execlog.activity_log.attempt IS 'attempt of the execution the step belongs to';
 COMMENT ON COLUMN execlog.activity_log.position IS 'position of the step in its automation';
+
+/* the activity log of a day or an hour reads that time range */
+CREATE INDEX execution_steps_started ON execlog.execution_steps (started_at) WHERE reused_from IS NULL;
+CREATE INDEX execution_steps_finished ON execlog.execution_steps (finished_at) WHERE reused_from IS NULL;
 
 /* ------------------------------------------------------------------------
  * Flattening (C, src/flatten.c) and the export of process contexts
@@ -718,6 +827,8 @@ GRANT EXECUTE ON FUNCTION execlog.context_document(execlog.executions), execlog.
 	execlog._serialize(text, oid)
 	TO execlog_reader;
 GRANT EXECUTE ON FUNCTION execlog.merge_event_log() TO execlog_operator;
+GRANT EXECUTE ON FUNCTION execlog.event_log_in_use() TO execlog_reader;
+GRANT EXECUTE ON FUNCTION execlog.disable_event_log() TO execlog_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('execlog.event_log', '');
 SELECT pg_catalog.pg_extension_config_dump('execlog.event_log_queue', '');

@@ -31,10 +31,18 @@ COMMENT ON COLUMN execlog.metric_counters.status IS 'the status reached';
 COMMENT ON COLUMN execlog.metric_counters.shard IS 'backend pid modulo 8 of the writers that added to it';
 COMMENT ON COLUMN execlog.metric_counters.value IS 'how many times since the counter was created';
 
-/* Count executions reaching a final status, from the appended transitions. */
+/*
+ * Count executions reaching a final status, from the appended transitions.
+ * The join with executions must be index lookups per transition whatever
+ * the caller set (_executions_log turns nested loops off): a hash join
+ * would read the whole history at every finish.
+ */
 CREATE FUNCTION execlog._count_executions() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
+	SET enable_nestloop = on
+	SET enable_hashjoin = off
+	SET enable_mergejoin = off
 AS $$
 BEGIN
 	/*

@@ -40,6 +40,10 @@ CREATE TABLE execlog.daily_stats (
 	PRIMARY KEY (account_id, automation_id, day, status, bucket, shard)
 );
 CREATE INDEX daily_stats_day ON execlog.daily_stats (day);
+
+/* the failures of the last days, newest first, without reading the successes */
+CREATE INDEX executions_failures ON execlog.executions (created_at)
+	WHERE status IN ('failed', 'rejected', 'partially_executed');
 COMMENT ON TABLE execlog.daily_stats IS 'finished executions by account, automation, day, status and duration bucket, kept incrementally (read the views daily_status_counts and daily_durations, or execlog.duration_percentiles())';
 COMMENT ON COLUMN execlog.daily_stats.account_id IS 'the executions'' account';
 COMMENT ON COLUMN execlog.daily_stats.automation_id IS 'the automation run';
@@ -278,3 +282,160 @@ GRANT EXECUTE ON FUNCTION execlog._bucket_upper(smallint), execlog.duration_perc
 
 /* pg_dump keeps the rollup with the executions it counts */
 SELECT pg_catalog.pg_extension_config_dump('execlog.daily_stats', '');
+
+/* ------------------------------------------------------------------------
+ * Scale (issue 13): the daily rollup of finished steps
+ *
+ * execlog.daily_step_stats counts the step rows that ran to an end
+ * (finished_at set, not reused from an earlier attempt) by account, day
+ * they finished (UTC), step name and step status, with the sum of their
+ * durations (finished_at - started_at, microseconds; 0 without a start).
+ * Statement-level triggers on execution_steps add what a statement's rows
+ * bring in and subtract what they take out (an update, a delete), in the
+ * writer's shard (backend pid modulo 8); a dump's COPY brings the rollup
+ * with it.  It always equals the same aggregate computed from
+ * execution_steps, and no statement rescans the history.
+ * ------------------------------------------------------------------------ */
+CREATE TABLE execlog.daily_step_stats (
+	account_id	bigint NOT NULL,
+	day			date NOT NULL,
+	name		text NOT NULL,
+	status		execlog.step_status NOT NULL,
+	shard		smallint NOT NULL,
+	steps		bigint NOT NULL,
+	duration_us bigint NOT NULL,
+	PRIMARY KEY (account_id, day, name, status, shard)
+);
+COMMENT ON TABLE execlog.daily_step_stats IS 'finished step rows by account, day, step name and status, kept incrementally (read the view daily_step_durations)';
+COMMENT ON COLUMN execlog.daily_step_stats.account_id IS 'the steps'' account';
+COMMENT ON COLUMN execlog.daily_step_stats.day IS 'day the steps finished (finished_at in UTC)';
+COMMENT ON COLUMN execlog.daily_step_stats.name IS 'step name';
+COMMENT ON COLUMN execlog.daily_step_stats.status IS 'step status (success, failed or skipped)';
+COMMENT ON COLUMN execlog.daily_step_stats.shard IS 'backend pid modulo 8 of the writers that added to it (sum the shards)';
+COMMENT ON COLUMN execlog.daily_step_stats.steps IS 'how many step rows (a shard may be negative; the sum over shards is not)';
+COMMENT ON COLUMN execlog.daily_step_stats.duration_us IS 'sum of their durations, microseconds';
+
+/*
+ * One upsert per statement, in key order (two writers on one shard lock
+ * rows in the same order): +1 for each row a statement brings in (inserted
+ * or updated with finished_at), -1 for each it takes out (deleted or
+ * updated from a counted state).  A statement that touches no counted row
+ * (a step starting) scans its rows and stops.
+ */
+CREATE FUNCTION execlog._daily_step_stats_change() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		/* restoring a dump (a superuser's COPY into this table): the rollup comes with it */
+		IF pg_catalog.starts_with(pg_catalog.ltrim(pg_catalog.current_query()), 'COPY execlog.execution_steps ')
+		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = SESSION_USER AND rolsuper) THEN
+			RETURN NULL;
+		END IF;
+		INSERT INTO execlog.daily_step_stats AS d (account_id, day, name, status, shard, steps, duration_us)
+		SELECT n.account_id, (pg_catalog.timezone('UTC', n.finished_at))::date, n.name, n.status,
+			   pg_catalog.pg_backend_pid() % 8, pg_catalog.count(*),
+			   pg_catalog.sum(coalesce((EXTRACT(epoch FROM n.finished_at - n.started_at) * 1000000)::bigint, 0))
+		  FROM new_rows n
+		 WHERE n.finished_at IS NOT NULL AND n.reused_from IS NULL
+		 GROUP BY 1, 2, 3, 4
+		 ORDER BY 1, 2, 3, 4
+		ON CONFLICT (account_id, day, name, status, shard) DO UPDATE
+			SET steps = d.steps + excluded.steps, duration_us = d.duration_us + excluded.duration_us;
+	ELSIF TG_OP = 'DELETE' THEN
+		INSERT INTO execlog.daily_step_stats AS d (account_id, day, name, status, shard, steps, duration_us)
+		SELECT o.account_id, (pg_catalog.timezone('UTC', o.finished_at))::date, o.name, o.status,
+			   pg_catalog.pg_backend_pid() % 8, -pg_catalog.count(*),
+			   -pg_catalog.sum(coalesce((EXTRACT(epoch FROM o.finished_at - o.started_at) * 1000000)::bigint, 0))
+		  FROM old_rows o
+		 WHERE o.finished_at IS NOT NULL AND o.reused_from IS NULL
+		 GROUP BY 1, 2, 3, 4
+		 ORDER BY 1, 2, 3, 4
+		ON CONFLICT (account_id, day, name, status, shard) DO UPDATE
+			SET steps = d.steps + excluded.steps, duration_us = d.duration_us + excluded.duration_us;
+	ELSE
+		IF NOT EXISTS (SELECT FROM new_rows n WHERE n.finished_at IS NOT NULL AND n.reused_from IS NULL)
+		   AND NOT EXISTS (SELECT FROM old_rows o WHERE o.finished_at IS NOT NULL AND o.reused_from IS NULL) THEN
+			RETURN NULL;
+		END IF;
+		INSERT INTO execlog.daily_step_stats AS d (account_id, day, name, status, shard, steps, duration_us)
+		SELECT c.account_id, c.day, c.name, c.status, pg_catalog.pg_backend_pid() % 8,
+			   pg_catalog.sum(c.n), pg_catalog.sum(c.us)
+		  FROM (SELECT o.account_id, (pg_catalog.timezone('UTC', o.finished_at))::date AS day, o.name, o.status,
+					   -1 AS n, -coalesce((EXTRACT(epoch FROM o.finished_at - o.started_at) * 1000000)::bigint, 0) AS us
+				  FROM old_rows o
+				 WHERE o.finished_at IS NOT NULL AND o.reused_from IS NULL
+				UNION ALL
+				SELECT n.account_id, (pg_catalog.timezone('UTC', n.finished_at))::date, n.name, n.status,
+					   1, coalesce((EXTRACT(epoch FROM n.finished_at - n.started_at) * 1000000)::bigint, 0)
+				  FROM new_rows n
+				 WHERE n.finished_at IS NOT NULL AND n.reused_from IS NULL) c
+		 GROUP BY 1, 2, 3, 4
+		HAVING pg_catalog.sum(c.n) <> 0 OR pg_catalog.sum(c.us) <> 0
+		 ORDER BY 1, 2, 3, 4
+		ON CONFLICT (account_id, day, name, status, shard) DO UPDATE
+			SET steps = d.steps + excluded.steps, duration_us = d.duration_us + excluded.duration_us;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlog._daily_step_stats_change() IS 'keeps execlog.daily_step_stats from the step rows a statement brings in or takes out (internal)';
+
+CREATE TRIGGER execution_steps_daily_stats_insert AFTER INSERT ON execlog.execution_steps
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION execlog._daily_step_stats_change();
+CREATE TRIGGER execution_steps_daily_stats_update AFTER UPDATE ON execlog.execution_steps
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION execlog._daily_step_stats_change();
+CREATE TRIGGER execution_steps_daily_stats_delete AFTER DELETE ON execlog.execution_steps
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION execlog._daily_step_stats_change();
+
+/* TRUNCATE has no transition table: empty the rollup with the steps. */
+CREATE FUNCTION execlog._daily_step_stats_truncated() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM execlog.daily_step_stats;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlog._daily_step_stats_truncated() IS 'empties execlog.daily_step_stats when execution_steps is truncated (internal)';
+
+CREATE TRIGGER execution_steps_daily_stats_truncate AFTER TRUNCATE ON execlog.execution_steps
+	FOR EACH STATEMENT EXECUTE FUNCTION execlog._daily_step_stats_truncated();
+
+CREATE VIEW execlog.daily_step_durations WITH (security_invoker = true) AS
+SELECT d.account_id,
+	   d.day,
+	   d.name AS step,
+	   d.status,
+	   pg_catalog.sum(d.steps)::bigint AS steps,
+	   (pg_catalog.sum(d.duration_us) OPERATOR(pg_catalog./) 1000000.0)::double precision AS total_seconds,
+	   pg_catalog.make_interval(secs => (pg_catalog.sum(d.duration_us)
+		   OPERATOR(pg_catalog./) NULLIF(pg_catalog.sum(d.steps), 0) OPERATOR(pg_catalog./) 1000000.0)::double precision) AS avg_duration
+  FROM execlog.daily_step_stats d
+ GROUP BY d.account_id, d.day, d.name, d.status
+HAVING pg_catalog.sum(d.steps) OPERATOR(pg_catalog.<>) 0;
+COMMENT ON VIEW execlog.daily_step_durations IS 'finished steps per account, day (UTC), step name and status, with their total and average duration, from execlog.daily_step_stats';
+COMMENT ON COLUMN execlog.daily_step_durations.account_id IS 'the account';
+COMMENT ON COLUMN execlog.daily_step_durations.day IS 'day they finished, UTC';
+COMMENT ON COLUMN execlog.daily_step_durations.step IS 'step name';
+COMMENT ON COLUMN execlog.daily_step_durations.status IS 'step status: success, failed or skipped';
+COMMENT ON COLUMN execlog.daily_step_durations.steps IS 'how many step rows (reused ones not counted)';
+COMMENT ON COLUMN execlog.daily_step_durations.total_seconds IS 'sum of their durations (finished_at - started_at), seconds';
+COMMENT ON COLUMN execlog.daily_step_durations.avg_duration IS 'average duration';
+
+ALTER TABLE execlog.daily_step_stats ENABLE ROW LEVEL SECURITY;
+ALTER TABLE execlog.daily_step_stats FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON execlog.daily_step_stats
+	USING (account_id = ANY ((SELECT execlog.my_accounts())::bigint[]));
+
+REVOKE ALL ON execlog.daily_step_stats, execlog.daily_step_durations FROM PUBLIC;
+GRANT SELECT ON execlog.daily_step_stats, execlog.daily_step_durations TO execlog_reader;
+REVOKE ALL ON FUNCTION execlog._daily_step_stats_change(), execlog._daily_step_stats_truncated() FROM PUBLIC;
+
+/* pg_dump keeps the rollup with the steps it counts */
+SELECT pg_catalog.pg_extension_config_dump('execlog.daily_step_stats', '');

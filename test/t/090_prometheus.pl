@@ -48,6 +48,8 @@ automation($node, 'waits', run_as => "'runner'", steps => [
 automation($node, 'narrow', run_as => "'runner'", throttle => 1, steps => [
 	[ 'hold', 'pause', '{}' ],
 ]);
+# the event log in use (its first merge starts the change queue)
+q1($node, 'SELECT * FROM execlog.merge_event_log()');
 my @good = map { q1($node, "SELECT execlog.start('good', '{\"secret_payload\": \"s3cr3t\"}')") } 1 .. 3;
 my $bad = q1($node, "SELECT execlog.start('bad')");
 ok(wait_status($node, $_, "'success'"), "good execution $_ succeeds") for @good;
