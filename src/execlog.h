@@ -52,6 +52,7 @@ extern int	execlog_alert_max_attempts;
 extern int	execlog_alert_retry_delay_ms;
 extern int	execlog_alert_coalesce_s;
 extern int	execlog_retention_min;
+extern int	execlog_partition_interval_min;
 extern int	execlog_batch_size;
 
 extern void execlog_define_gucs(void);
