@@ -512,6 +512,49 @@ end_tx(void)
 }
 
 /*
+ * maintain_partitions
+ *		Worker 0's partition maintenance (partitions_stmt) in a
+ *		subtransaction of the claim's transaction: a failure (a lock not
+ *		granted within lock_timeout, say) is logged and retried at the next
+ *		maintenance pass; it never costs the claim.
+ */
+static void
+maintain_partitions(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(execlog_partition_interval_min);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		worker_stmt(&partitions_stmt, values);
+		SPI_freetuptable(SPI_tuptable);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(LOG,
+				(errmsg("execlog: partition maintenance failed, retried in a minute: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * schema_usable
  *		Whether the extension is installed at the library's version.  While
  *		it is missing, older or newer the worker waits, saying so once per
@@ -612,10 +655,8 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 
 		if (TimestampDifferenceExceeds(last_partitions, now, PARTITIONS_INTERVAL_MS))
 		{
-			values[0] = Int32GetDatum(execlog_partition_interval_min);
-			worker_stmt(&partitions_stmt, values);
-			SPI_freetuptable(SPI_tuptable);
 			last_partitions = now;
+			maintain_partitions();
 		}
 	}
 	/* execlog.retention: worker 0 prunes once a minute */

@@ -99,14 +99,15 @@ BEGIN
 	END IF;
 	SELECT e.created_at INTO first
 	  FROM execlog.executions e
-	 WHERE e.id OPERATOR(pg_catalog.>=) CASE WHEN j OPERATOR(pg_catalog.=) 0 THEN -9223372036854775808
+	 WHERE e.id OPERATOR(pg_catalog.>=) CASE WHEN j OPERATOR(pg_catalog.=) 0 THEN '-9223372036854775808'::bigint
 											 ELSE j OPERATOR(pg_catalog.*) w END
-	   AND e.id OPERATOR(pg_catalog.<) (j OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) w
+	   AND e.id OPERATOR(pg_catalog.<) ((j OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) w)
 	 ORDER BY e.id LIMIT 1;
 	/* within a tenth of a partition of its end, the ids get there anyway */
 	IF first IS NOT NULL
 	   AND pg_catalog.date_bin(every, first, origin) OPERATOR(pg_catalog.<) pg_catalog.date_bin(every, pg_catalog.now(), origin)
-	   AND last OPERATOR(pg_catalog.<) (j OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) w OPERATOR(pg_catalog.-) w OPERATOR(pg_catalog./) 10 THEN
+	   AND last OPERATOR(pg_catalog.<) ((j OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) w
+										OPERATOR(pg_catalog.-) (w OPERATOR(pg_catalog./) 10)) THEN
 		IF execlog._partition_create(j OPERATOR(pg_catalog.+) 3) THEN
 			made := made OPERATOR(pg_catalog.+) 1;
 		END IF;
@@ -180,6 +181,7 @@ DECLARE
 	lo bigint;
 	hi bigint;
 	busy boolean;
+	part text;
 	n bigint;
 	total bigint := 0;
 BEGIN
@@ -194,7 +196,7 @@ BEGIN
 			  WHERE h.inhparent OPERATOR(pg_catalog.=) 'execlog.executions'::regclass
 				AND c.relname OPERATOR(pg_catalog.~) '^executions_p[0-9]+$'
 			  ORDER BY 2 LOOP
-		lo := CASE WHEN p.k OPERATOR(pg_catalog.=) 0 THEN -9223372036854775808 ELSE p.k OPERATOR(pg_catalog.*) w END;
+		lo := CASE WHEN p.k OPERATOR(pg_catalog.=) 0 THEN '-9223372036854775808'::bigint ELSE p.k OPERATOR(pg_catalog.*) w END;
 		hi := (p.k OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) w;
 		/* the partition new ids go to, and those after it, stay */
 		EXIT WHEN hi OPERATOR(pg_catalog.>) last;
@@ -221,9 +223,19 @@ BEGIN
 			DELETE FROM execlog.event_log l
 			 WHERE l.instance_id OPERATOR(pg_catalog.>=) lo AND l.instance_id OPERATOR(pg_catalog.<) hi;
 			EXECUTE pg_catalog.format('ALTER TABLE execlog.executions DETACH PARTITION execlog.%I', p.name);
-			EXECUTE pg_catalog.format('DROP TABLE execlog.%I', p.name);
-			EXECUTE pg_catalog.format('DROP TABLE IF EXISTS execlog.%I', 'execution_steps_p' OPERATOR(pg_catalog.||) p.k);
-			EXECUTE pg_catalog.format('DROP TABLE IF EXISTS execlog.%I', 'transitions_p' OPERATOR(pg_catalog.||) p.k);
+			FOREACH part IN ARRAY ARRAY[p.name, 'execution_steps_p' OPERATOR(pg_catalog.||) p.k,
+										'transitions_p' OPERATOR(pg_catalog.||) p.k] LOOP
+				CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('execlog.%I', part)) IS NULL;
+				/* one made by the install script is a member of the extension */
+				IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+							WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+							  AND d.objid OPERATOR(pg_catalog.=) pg_catalog.format('execlog.%I', part)::regclass
+							  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+							  AND d.deptype OPERATOR(pg_catalog.=) 'e') THEN
+					EXECUTE pg_catalog.format('ALTER EXTENSION execlog DROP TABLE execlog.%I', part);
+				END IF;
+				EXECUTE pg_catalog.format('DROP TABLE execlog.%I', part);
+			END LOOP;
 			total := total OPERATOR(pg_catalog.+) n;
 		EXCEPTION WHEN lock_not_available THEN
 			RAISE LOG 'execlog: partition % kept for now: %', p.name, SQLERRM;
