@@ -93,6 +93,9 @@ extern void execlog_wake_workers(void);
 /* A clear error for ATTACH PARTITION of watched tables (watch_attach.c) */
 extern void execlog_watch_attach_init(void);
 
+/* partition_restore.c */
+extern bool execlog_partition_restore_done(Node *parsetree);
+
 /* ----------
  * Privilege helpers (privs.c)
  * ----------

@@ -208,15 +208,17 @@ sub table_digests
 	return parse_digests($node->safe_psql('postgres', table_digests_sql($cols)));
 }
 
-sub sequences
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres', q{
+my $sequences_sql = q{
 SELECT s.relname || ' ' || coalesce(q.last_value::text, '-')
   FROM pg_catalog.pg_class s JOIN pg_catalog.pg_sequences q
     ON q.schemaname = 'execlog' AND q.sequencename = s.relname
  WHERE s.relnamespace = 'execlog'::pg_catalog.regnamespace AND s.relkind = 'S'
- ORDER BY 1});
+ ORDER BY 1};
+
+sub sequences
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', $sequences_sql);
 }
 
 sub wait_for
@@ -399,7 +401,7 @@ SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'execlog worker'}
 	# ---- the update, and the rows as it left them: read in its
 	# transaction, before the workers (woken by its commit) go on
 	my $after = parse_digests($node->safe_psql('postgres',
-		"BEGIN;\nALTER EXTENSION execlog UPDATE;\n" . table_digests_sql($cols) . ";\nCOMMIT;"));
+		"BEGIN;\nALTER EXTENSION execlog UPDATE;\n" . table_digests_sql($cols) . ";\n$sequences_sql;\nCOMMIT;"));
 	my $target = $node->safe_psql('postgres',
 		q{SELECT default_version FROM pg_available_extensions WHERE name = 'execlog'});
 	is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'execlog'}),
@@ -407,7 +409,7 @@ SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'execlog worker'}
 	# issue 13: the history tables are partitioned, their rows (same ids,
 	# digests above) in the first partition
 	is($node->safe_psql('postgres', q{
-SELECT string_agg(c.relname || '=' || c.relkind, ' ' ORDER BY c.relname) FROM pg_class c
+SELECT string_agg(c.relname || '=' || c.relkind::text, ' ' ORDER BY c.relname) FROM pg_class c
  WHERE c.oid IN ('execlog.executions'::regclass, 'execlog.execution_steps'::regclass, 'execlog.transitions'::regclass)}),
 		'execution_steps=p executions=p transitions=p', 'the history tables are partitioned');
 	is($node->safe_psql('postgres', q{
@@ -421,7 +423,7 @@ SELECT (SELECT count(*) FROM execlog.executions) = (SELECT count(*) FROM execlog
 		is($after->{$t}, $before->{$t}, "table $t keeps every row");
 	}
 	# sequences that existed before the update (it may add others)
-	my %seq_after = map { split / /, $_, 2 } split /\n/, sequences($node);
+	my %seq_after = %$after;
 	is(join("\n", map { my ($n) = split / /; "$n " . ($seq_after{$n} // 'gone') } split /\n/, $seq_before),
 		$seq_before, 'sequences are where they were');
 	like(rollup_differs($node), qr/^0 of [1-9]/, 'the update fills the daily rollup from the finished executions');
