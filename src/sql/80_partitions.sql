@@ -33,6 +33,16 @@ AS $$
 $$;
 COMMENT ON FUNCTION execlog._partition_width() IS 'execution ids per history partition (internal)';
 
+/* The last execution id handed out (the one before the first, before any). */
+CREATE FUNCTION execlog._executions_last_id() RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value OPERATOR(pg_catalog.-) 1 END
+	  FROM execlog.executions_id_seq s
+$$;
+COMMENT ON FUNCTION execlog._executions_last_id() IS 'the last execution id handed out by the identity sequence (internal)';
+
 /*
  * Create partition k of executions, execution_steps and transitions (those
  * of the three that are missing).  Its indexes are named after the
@@ -107,8 +117,7 @@ DECLARE
 	made integer := 0;
 	i integer;
 BEGIN
-	SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value OPERATOR(pg_catalog.-) 1 END
-	  INTO last FROM execlog.executions_id_seq s;
+	last := execlog._executions_last_id();
 	j := GREATEST(last, 0) OPERATOR(pg_catalog./) w;
 	FOR i IN 0..2 LOOP
 		IF execlog._partition_create(j OPERATOR(pg_catalog.+) i) THEN
@@ -209,8 +218,7 @@ BEGIN
 	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
 		RETURN 0;
 	END IF;
-	SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value OPERATOR(pg_catalog.-) 1 END
-	  INTO last FROM execlog.executions_id_seq s;
+	last := execlog._executions_last_id();
 	FOR p IN SELECT c.relname AS name, pg_catalog.substr(c.relname, 13)::bigint AS k
 			   FROM pg_catalog.pg_inherits h
 			   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) h.inhrelid
