@@ -17,7 +17,7 @@ SELECT h.inhparent::regclass AS parent, c.relname AS partition,
 					   'execlog.transitions'::regclass);
 SELECT * FROM t72_parts ORDER BY 1, 2;
 -- their indexes are named after their parents'
-SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'execlog.executions_p1'::regclass ORDER BY 1::text;
+SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'execlog.executions_p1'::regclass ORDER BY indexrelid::regclass::text COLLATE "C";
 
 -- execlog.partition_interval: a day by default, from 1 minute to 366 days
 SHOW execlog.partition_interval;

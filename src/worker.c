@@ -268,6 +268,14 @@ static SavedStmt partitions_stmt = {
 
 #define PARTITIONS_INTERVAL_MS 60000
 
+/*
+ * When worker 0 last ran its partition maintenance and applied
+ * execlog.retention; a reload of the settings clears both, so that new
+ * values apply at the next pass.
+ */
+static TimestampTz partitions_checked_at = 0;
+static TimestampTz pruned_at = 0;
+
 /* The batch being run (TopMemoryContext), and the error that broke it. */
 static int64 *batch_ids = NULL;
 static int	n_batch_ids = 0;
@@ -650,27 +658,25 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	/* partitions ahead: worker 0, once a minute */
 	if (slot == 0)
 	{
-		static TimestampTz last_partitions = 0;
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (TimestampDifferenceExceeds(last_partitions, now, PARTITIONS_INTERVAL_MS))
+		if (TimestampDifferenceExceeds(partitions_checked_at, now, PARTITIONS_INTERVAL_MS))
 		{
-			last_partitions = now;
+			partitions_checked_at = now;
 			maintain_partitions();
 		}
 	}
 	/* execlog.retention: worker 0 prunes once a minute */
 	if (slot == 0 && execlog_retention_min > 0)
 	{
-		static TimestampTz last_prune = 0;
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (TimestampDifferenceExceeds(last_prune, now, PRUNE_INTERVAL_MS))
+		if (TimestampDifferenceExceeds(pruned_at, now, PRUNE_INTERVAL_MS))
 		{
 			values[0] = Int32GetDatum(execlog_retention_min);
 			worker_stmt(&prune_stmt, values);
 			SPI_freetuptable(SPI_tuptable);
-			last_prune = now;
+			pruned_at = now;
 		}
 	}
 
@@ -1084,6 +1090,8 @@ execlog_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			partitions_checked_at = 0;
+			pruned_at = 0;
 		}
 
 		SpinLockAcquire(&execlog_shared->mutex);
