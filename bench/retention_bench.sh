@@ -68,25 +68,25 @@ build 0
 build 1000000000
 q "SELECT execlog._partition_create(3), execlog._partition_create(4);
    SELECT setval('execlog.executions_id_seq', 2000000000, false);
-   SELECT execlog.start('x');
-   VACUUM ANALYZE execlog.executions, execlog.execution_steps, execlog.transitions;
-   CHECKPOINT;" >/dev/null
+   SELECT execlog.start('x');" >/dev/null
+q "VACUUM ANALYZE execlog.executions, execlog.execution_steps, execlog.transitions" >/dev/null
+q "CHECKPOINT" >/dev/null
 echo "history: 2 x $N executions, 3 steps and 3 transitions each, built in $(($(date +%s) - t0)) s"
 echo "  size of partition 0 (three tables): $(q "SELECT pg_size_pretty(pg_total_relation_size('execlog.executions_p0')
 	+ pg_total_relation_size('execlog.execution_steps_p0') + pg_total_relation_size('execlog.transitions_p0'))")"
 
-# timed LABEL SQL: run SQL, print "<ms> <WAL bytes> <result>"
+# timed SQL: run SQL (one row, column "result"), print "<ms> <WAL bytes> <result>"
 timed() {
 	psql_at "$dir" "$port" -At -v ON_ERROR_STOP=1 <<SQL
 SELECT pg_current_wal_insert_lsn() AS lsn0, clock_timestamp() AS t0 \\gset
-SELECT ($1) AS result \\gset
+$1 \\gset
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000, 1) || ' '
        || pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'lsn0') || ' ' || :'result';
 SQL
 }
 
-read -r row_ms row_wal row_n < <(timed "WITH d AS (DELETE FROM execlog.executions WHERE id > 1000000000 AND id <= 1000000000 + $N RETURNING 1) SELECT count(*) FROM d")
-read -r part_ms part_wal part_n < <(timed "SELECT execlog._prune_partitions(now())")
+read -r row_ms row_wal row_n < <(timed "WITH d AS (DELETE FROM execlog.executions WHERE id > 1000000000 AND id <= 1000000000 + $N RETURNING 1) SELECT count(*) AS result FROM d")
+read -r part_ms part_wal part_n < <(timed "SELECT execlog._prune_partitions(now()) AS result")
 echo "retention of $N finished executions (one partition's worth):"
 echo "  row by row (DELETE, as prune() before partitioning): $row_ms ms, $(awk -v b="$row_wal" 'BEGIN {printf "%.1f", b / 1048576}') MB WAL, $row_n executions"
 echo "  by partition (execlog._prune_partitions):           $part_ms ms, $(awk -v b="$part_wal" 'BEGIN {printf "%.1f", b / 1048576}') MB WAL, $part_n executions"
