@@ -52,8 +52,8 @@ COMMENT ON FUNCTION execlog._executions_last_id() IS 'the last execution id hand
 CREATE FUNCTION execlog._partition_create(k bigint) RETURNS boolean
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
-	/* creating a partition locks its parent: never wait long for that */
-	SET lock_timeout = '2s'
+	/* creating a partition locks its parent: never wait long for that (every writer would wait behind) */
+	SET lock_timeout = '200ms'
 AS $$
 DECLARE
 	w bigint := execlog._partition_width();
@@ -202,7 +202,7 @@ COMMENT ON FUNCTION execlog._daily_stats_forget(regclass) IS 'takes the final ex
 CREATE FUNCTION execlog._prune_partitions(horizon timestamptz) RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
-	SET lock_timeout = '2s'
+	SET lock_timeout = '200ms'
 AS $$
 DECLARE
 	w bigint := execlog._partition_width();
