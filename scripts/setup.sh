@@ -15,7 +15,7 @@ export PG_BIN
 # Debian package; prometheus-postgres-exporter: the exporter test; clang:
 # the warning-free clang build)
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev postgresql-15-cron
-	libipc-run-perl make gcc python3 nginx-light wrk python3-aiosmtpd procps
+	libipc-run-perl make gcc python3 nginx-light wrk python3-aiosmtpd procps openssl
 	postgresql-server-dev-all debhelper dpkg-dev fakeroot clang curl prometheus-postgres-exporter)
 
 as_root() {

@@ -5,8 +5,10 @@
  *	  control, and the outcome of every attempt.
  *
  * Deliveries are off the execution path: they go through the worker's HTTP
- * transport (http_client.c) as detached requests, asynchronous and many in
- * flight, each bounded by execlog.http_timeout and subject to
+ * transport (http_transport.c), asynchronous and many in flight, whose
+ * callback puts each finished one on the list of deliveries to record
+ * (gathered for GATHER_MS, see execlog_alerts_wait_ms), each bounded by
+ * execlog.http_timeout and subject to
  * execlog.http_allow / execlog.http_deny, so that a slow or dead receiver
  * delays neither executions nor other alerts.  A pass of the worker's loop
  * (execlog_alerts_pass) works in one short transaction, and only when there
@@ -53,6 +55,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "commands/trigger.h"
+#include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -94,6 +97,19 @@ PG_FUNCTION_INFO_V1(execlog_alerts_wake);
 /* Set when this backend created alerts (execlog_add_alert). */
 bool		execlog_alerts_created = false;
 
+/* Finished deliveries wait this long for others, to be recorded together. */
+#define GATHER_MS 5
+
+/* A delivery in the transport, and once finished on the "delivered" list. */
+typedef struct Delivery
+{
+	dlist_node	node;			/* in delivered, once finished */
+	int64		alert_id;
+	HttpRequest *req;
+	bool		mail;			/* over SMTP */
+	TimestampTz finished_at;
+} Delivery;
+
 /* A delivery in flight, by alert id (its secrets scrub its outcome). */
 typedef struct InFlight
 {
@@ -109,7 +125,9 @@ static HTAB *inflight = NULL;
 static TimestampTz next_due = 0;	/* earliest next_attempt_at known; 0: none */
 static TimestampTz last_look = 0;
 static uint64 wakeups_seen = 0;
-static List *unreleased = NIL;	/* results taken, not yet released (inflight_cxt) */
+static List *unreleased = NIL;	/* Delivery taken, not yet released (inflight_cxt) */
+static dlist_head delivered = DLIST_STATIC_INIT(delivered);	/* finished, not taken */
+static int	n_in_flight = 0;	/* deliveries sent, not finished */
 
 /* The outcomes of attempts, written by one statement (record_stmt). */
 typedef struct Outcomes
@@ -501,10 +519,11 @@ outcomes_write(Outcomes *o)
  *		or the transport's failure, scrubbed of the delivery's secrets.
  */
 static void
-result_outcome(Outcomes *o, HttpResult *res)
+result_outcome(Outcomes *o, Delivery *d)
 {
 	bool		found;
-	InFlight   *f = hash_search(inflight, &res->spec->tag, HASH_FIND, &found);
+	HttpResult *res = execlog_http_result(d->req);
+	InFlight   *f = hash_search(inflight, &d->alert_id, HASH_FIND, &found);
 	const AlertKind *kind;
 	char	   *error = NULL;
 	int64		retry_ms = -1;
@@ -521,7 +540,7 @@ result_outcome(Outcomes *o, HttpResult *res)
 		const char *reason = reason_phrase(res->headers, res->headers_len);
 		size_t		blen = Min(res->body_len, ERROR_BODY_BYTES);
 
-		if (res->spec->mail != NULL)
+		if (d->mail)
 			error = psprintf("the SMTP server answered %ld", res->status);
 		else
 		{
@@ -545,7 +564,7 @@ result_outcome(Outcomes *o, HttpResult *res)
 	outcome_add(o, f->alert_id, f->attempts, error, retry_ms, res->finished_at, false);
 
 	list_free_deep(f->secrets);
-	hash_search(inflight, &res->spec->tag, HASH_REMOVE, NULL);
+	hash_search(inflight, &d->alert_id, HASH_REMOVE, NULL);
 }
 
 /* ----------
@@ -667,6 +686,7 @@ digest_facts(AlertFacts *a)
 typedef struct Prepared
 {
 	AlertRequest req;
+	int64		alert_id;
 	int32		attempts;
 	const char *kind;
 } Prepared;
@@ -720,7 +740,7 @@ claim(Outcomes *o, int room, bool *full)
 	 * the last one claimed may wait for all before it.
 	 */
 	lease_ms = (int64) execlog_http_timeout_ms *
-		(1 + (execlog_http_detached_in_flight() + limit) / Max(execlog_max_connections_per_host, 1)) +
+		(1 + (n_in_flight + limit) / Max(execlog_max_connections_per_host, 1)) +
 		LEASE_MARGIN_MS;
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int64GetDatum(lease_ms);
@@ -851,8 +871,7 @@ claim(Outcomes *o, int room, bool *full)
 			outcome_add(o, a->id, a->attempts, error, -1, now, false);
 			continue;
 		}
-		p->req.spec.detached = true;
-		p->req.spec.tag = a->id;
+		p->alert_id = a->id;
 		p->req.spec.timeout_ms = execlog_http_timeout_ms;
 		prepared = lappend(prepared, p);
 	}
@@ -878,6 +897,25 @@ look_next_due(void)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* The transport's callback: a delivery finished, to be recorded. */
+static void
+delivery_done(HttpRequest *req, void *arg)
+{
+	Delivery   *d = (Delivery *) arg;
+
+	d->finished_at = execlog_http_result(req)->finished_at;
+	dlist_push_tail(&delivered, &d->node);
+	n_in_flight--;
+}
+
+/* Free a delivery taken from the delivered list. */
+static void
+delivery_free(Delivery *d)
+{
+	execlog_http_release(d->req);
+	pfree(d);
+}
+
 /* Send the prepared deliveries, remembering their secrets. */
 static void
 send_prepared(List *prepared)
@@ -888,9 +926,10 @@ send_prepared(List *prepared)
 	{
 		Prepared   *p = (Prepared *) lfirst(lc);
 		bool		found;
-		InFlight   *f = hash_search(inflight, &p->req.spec.tag, HASH_ENTER, &found);
+		InFlight   *f = hash_search(inflight, &p->alert_id, HASH_ENTER, &found);
 		MemoryContext old;
 		ListCell   *sc;
+		Delivery   *d;
 
 		if (found)
 			list_free_deep(f->secrets);
@@ -900,8 +939,12 @@ send_prepared(List *prepared)
 		old = MemoryContextSwitchTo(inflight_cxt);
 		foreach(sc, p->req.spec.secrets)
 			f->secrets = lappend(f->secrets, pstrdup((char *) lfirst(sc)));
+		d = MemoryContextAllocZero(inflight_cxt, sizeof(Delivery));
+		d->alert_id = p->alert_id;
+		d->mail = p->req.spec.mail != NULL;
 		MemoryContextSwitchTo(old);
-		execlog_http_send(&p->req.spec);
+		n_in_flight++;
+		d->req = execlog_http_submit(&p->req.spec, delivery_done, d);
 	}
 }
 
@@ -918,7 +961,6 @@ execlog_alerts_pass(long *sleep_ms)
 	uint64		wakeups = wakeups_now();
 	List	   *results = NIL;
 	List	   *prepared = NIL;
-	HttpResult *res;
 	Outcomes	o;
 	MemoryContext old;
 	bool		full = false;
@@ -944,14 +986,16 @@ execlog_alerts_pass(long *sleep_ms)
 
 	/* results taken by a pass that failed: their alerts are due again later */
 	foreach(lc, unreleased)
-		execlog_http_release((HttpResult *) lfirst(lc));
+		delivery_free((Delivery *) lfirst(lc));
 	list_free(unreleased);
 	unreleased = NIL;
 
-	while ((res = execlog_http_take_detached()) != NULL)
+	while (!dlist_is_empty(&delivered))
 	{
+		Delivery   *d = dlist_container(Delivery, node, dlist_pop_head_node(&delivered));
+
 		old = MemoryContextSwitchTo(inflight_cxt);
-		unreleased = lappend(unreleased, res);
+		unreleased = lappend(unreleased, d);
 		MemoryContextSwitchTo(old);
 	}
 	results = unreleased;
@@ -976,8 +1020,8 @@ execlog_alerts_pass(long *sleep_ms)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	outcomes_init(&o, list_length(results) + ALERT_BATCH);
 	foreach(lc, results)
-		result_outcome(&o, (HttpResult *) lfirst(lc));
-	prepared = claim(&o, ALERT_MAX_IN_FLIGHT - execlog_http_detached_in_flight(), &full);
+		result_outcome(&o, (Delivery *) lfirst(lc));
+	prepared = claim(&o, ALERT_MAX_IN_FLIGHT - n_in_flight, &full);
 	/* outcomes not recorded by the claim, and attempts that failed in it */
 	outcomes_write(&o);
 	look_next_due();
@@ -986,7 +1030,7 @@ execlog_alerts_pass(long *sleep_ms)
 
 	/* the outcomes are stored: the results can go */
 	foreach(lc, results)
-		execlog_http_release((HttpResult *) lfirst(lc));
+		delivery_free((Delivery *) lfirst(lc));
 	list_free(unreleased);
 	unreleased = NIL;
 	send_prepared(prepared);
@@ -999,6 +1043,27 @@ sleep:
 		*sleep_ms = Min(*sleep_ms, (long) Max(ms + 1, 1));
 	}
 	return full;
+}
+
+/*
+ * execlog_alerts_wait_ms
+ *		How long the worker may wait, as far as alert deliveries go, given
+ *		that the rest would wait wait_ms: finished deliveries are recorded
+ *		once none is in flight any more, or the oldest has waited GATHER_MS.
+ */
+long
+execlog_alerts_wait_ms(long wait_ms)
+{
+	Delivery   *first;
+	long		age;
+
+	if (dlist_is_empty(&delivered))
+		return wait_ms;
+	first = dlist_head_element(Delivery, node, &delivered);
+	age = (long) ((GetCurrentTimestamp() - first->finished_at) / 1000);
+	if (n_in_flight == 0 || age >= GATHER_MS)
+		return 0;
+	return Min(wait_ms, GATHER_MS - age);
 }
 
 /*

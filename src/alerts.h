@@ -7,7 +7,7 @@
  *	alerts.c		alert rows; the table of channel kinds and their
  *					payloads (Slack, Teams, webhook, e-mail)
  *	alert_send.c	delivery by the workers: claims, retries, storm control,
- *					through the worker's HTTP transport (http_client.c)
+ *					through the worker's HTTP transport (http_transport.c)
  *
  *-------------------------------------------------------------------------
  */
@@ -84,5 +84,6 @@ extern bool execlog_smtp_url_check(char **newval, void **extra, GucSource source
 /* alert_send.c: the worker's side */
 extern bool execlog_alerts_created;
 extern bool execlog_alerts_pass(long *sleep_ms);
+extern long execlog_alerts_wait_ms(long wait_ms);
 
 #endif							/* EXECLOG_ALERTS_H */

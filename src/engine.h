@@ -8,7 +8,9 @@
  *	executor.c	runs a claimed batch of executions step by step
  *	steps.c		step kinds, placeholders, conditions, the JSON document
  *	steps_http.c	http steps: validation, connections, recording results
- *	http_client.c	the worker's libcurl multi handle: requests in flight
+ *	steps_http_flight.c	http steps in flight: batches, cancels, slow rows
+ *	http_transport.c	the worker's libcurl multi handle (http.h)
+ *	oauth2.c	OAuth2 token fetches and the tokens shared by the workers
  *	http_policy.c	execlog.http_allow / execlog.http_deny
  *	alerts.c		alert rows; the kinds of channel and their payloads
  *	alert_send.c	alert delivery by the workers (alerts.h)
@@ -97,8 +99,8 @@ typedef struct ExecRun
 	bool		cancelled;		/* cancelled while running: discard */
 
 	/* http steps (see http.h) */
-	struct HttpSpec *http_request;	/* to send once the batch commits */
-	struct HttpResult *http_result; /* result of the request it waited for */
+	struct HttpStep *http_request;	/* to send once the batch commits */
+	struct HttpStepResult *http_result; /* result of the request it waited for */
 	StepRow    *http_row;		/* that step's row, finished from http_result */
 	int			http_index;		/* that step's index in steps */
 	TimestampTz retry_not_before;	/* Retry-After of a 429/503 answer; 0: none */

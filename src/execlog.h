@@ -31,7 +31,7 @@
 /*
  * The error of an http step whose request was aborted because its
  * execution was cancelled: written by execlog.cancel() (api.c) and by the
- * worker that aborts the request (http_client.c).
+ * worker that aborts the request (steps_http_flight.c).
  */
 #define EXECLOG_HTTP_CANCELLED_ERROR "request aborted: the execution is cancelled, no longer running"
 
@@ -47,6 +47,7 @@ extern int	execlog_max_payload_bytes;
 extern char *execlog_http_allow;
 extern char *execlog_http_deny;
 extern char *execlog_smtp_url;
+extern char *execlog_ssl_ca_file;
 extern char *execlog_smtp_from;
 extern int	execlog_alert_max_attempts;
 extern int	execlog_alert_retry_delay_ms;

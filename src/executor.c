@@ -443,29 +443,29 @@ take_in_flight(List *runs, int *first_step)
 	foreach(lc, runs)
 	{
 		ExecRun    *run = (ExecRun *) lfirst(lc);
-		HttpResult *res;
-		HttpSpec   *spec;
+		HttpStepResult *res;
+		HttpStep   *step;
 		StepRow    *row;
 		int			i;
 
 		r++;
 		if (run->http_row != NULL ||
-			(res = execlog_http_result_of(run->id, run->attempt)) == NULL)
+			(res = execlog_http_steps_result_of(run->id, run->attempt)) == NULL)
 			continue;
-		spec = res->spec;
+		step = res->step;
 		row = palloc0(sizeof(StepRow));
-		row->position = res->position;
-		row->name = spec->name;
+		row->position = step->position;
+		row->name = step->name;
 		row->kind = "http";
 		row->status = "running";
-		row->started_at = spec->started_at;
-		row->input = spec->input;
+		row->started_at = step->started_at;
+		row->input = step->input;
 		run->rows = lappend(run->rows, row);
 		for (i = 0; i < list_length(run->steps); i++)
-			if (((StepDef *) list_nth(run->steps, i))->position >= res->position)
+			if (((StepDef *) list_nth(run->steps, i))->position >= step->position)
 				break;
 		if (i < list_length(run->steps) &&
-			((StepDef *) list_nth(run->steps, i))->position == res->position)
+			((StepDef *) list_nth(run->steps, i))->position == step->position)
 		{
 			run->http_row = row;
 			run->http_index = i;
@@ -476,8 +476,8 @@ take_in_flight(List *runs, int *first_step)
 		{
 			/* its step was deleted meanwhile: record the answer, go on */
 			row->status = "failed";
-			row->finished_at = res->finished_at;
-			row->http_status = (int32) res->status;
+			row->finished_at = res->res->finished_at;
+			row->http_status = (int32) res->res->status;
 			row->error = "the step was deleted while its request was in flight";
 			run->partial = true;
 			if (run->error == NULL)
@@ -663,7 +663,7 @@ load_progress(List *runs, int *first_step)
 					row->input = result_jsonb(tup, desc, 10);
 					run->http_row = row;
 					run->http_index = next - 1;
-					run->http_result = execlog_http_result(run->id, attempt, position);
+					run->http_result = execlog_http_steps_result(run->id, attempt, position);
 					run->rows = lappend(run->rows, row);
 				}
 				else if (strcmp(status, "running") == 0 && def != NULL &&
@@ -807,19 +807,19 @@ run_step(ExecRun *run, StepDef *def, StepRow *row)
 		 * Sent once the batch commits; the execution waits, still running.
 		 * The row stays in memory with the request (see http.h).
 		 */
-		HttpSpec   *spec;
+		HttpStep   *step;
 
 		/* stored without secrets even when the step is refused below */
 		row->input = execlog_http_stored_input(input);
-		row->input = execlog_http_prepare(run, def, input, &spec);
+		row->input = execlog_http_prepare(run, def, input, &step);
 		row->status = "running";
 		row->in_flight = true;
-		spec->account_id = run->account_id;
-		spec->name = def->name;
+		step->account_id = run->account_id;
+		step->name = def->name;
 		/* stored as sent; row->input stays whole for checking the answer */
-		spec->input = execlog_cap_payload(row->input);
-		spec->started_at = row->started_at;
-		run->http_request = spec;
+		step->input = execlog_cap_payload(row->input);
+		step->started_at = row->started_at;
+		run->http_request = step;
 		run->status = "running";
 		return false;
 	}
@@ -1009,7 +1009,7 @@ run_execution(ExecRun *run, int first)
 /*
  * finish_http_step
  *		Record the result of the http step the execution waited for (its
- *		request ran after an earlier batch, see http_client.c), in its own
+ *		request ran after an earlier batch, see steps_http_flight.c), in its own
  *		subtransaction.  Returns whether the execution goes on.
  */
 static void
@@ -1018,7 +1018,7 @@ http_finish_call(void *arg)
 	ExecRun    *run = (ExecRun *) arg;
 
 	execlog_http_finish(run, (StepDef *) list_nth(run->steps, run->http_index),
-						run->http_row, run->http_result);
+						run->http_row, run->http_result ? run->http_result->res : NULL);
 }
 
 static bool
@@ -1161,7 +1161,7 @@ write_results(int slot, List *runs)
 				{
 					run->cancelled = true;
 					if (run->http_result != NULL)
-						execlog_http_unconsume(run->http_result);
+						execlog_http_steps_unconsume(run->http_result);
 				}
 			}
 		}
@@ -1236,7 +1236,7 @@ fail_run(ExecRun *run, ErrorData *edata)
 	run->http_request = NULL;
 	if (run->http_result != NULL)
 	{
-		execlog_http_unconsume(run->http_result);
+		execlog_http_steps_unconsume(run->http_result);
 		run->http_result = NULL;
 	}
 }
@@ -1374,7 +1374,7 @@ execlog_run_batch(int slot, List *ids)
 		{
 			RollbackAndReleaseCurrentSubTransaction();
 			if (run->http_result != NULL)
-				execlog_http_unconsume(run->http_result);
+				execlog_http_steps_unconsume(run->http_result);
 		}
 		else
 			ReleaseCurrentSubTransaction();
@@ -1398,7 +1398,7 @@ execlog_run_batch(int slot, List *ids)
 		ExecRun    *run = (ExecRun *) lfirst(lc);
 
 		if (!run->cancelled && run->http_request != NULL)
-			execlog_http_defer(run->http_request);
+			execlog_http_steps_defer(run->http_request);
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

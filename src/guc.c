@@ -25,6 +25,7 @@ int			execlog_max_payload_bytes = 1024 * 1024;
 char	   *execlog_http_allow = NULL;
 char	   *execlog_http_deny = NULL;
 char	   *execlog_smtp_url = NULL;
+char	   *execlog_ssl_ca_file = NULL;
 char	   *execlog_smtp_from = NULL;
 int			execlog_alert_max_attempts = 5;
 int			execlog_alert_retry_delay_ms = 30000;
@@ -111,6 +112,15 @@ execlog_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   execlog_smtp_url_check, NULL, NULL);
+
+	DefineCustomStringVariable("execlog.ssl_ca_file",
+							   "CA certificates (PEM file) that verify TLS peers of http steps and alerts.",
+							   "Applies to https, smtps and STARTTLS; empty: the system's CA store.",
+							   &execlog_ssl_ca_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("execlog.smtp_from",
 							   "Sender (From) of e-mail alerts.",

@@ -1,24 +1,35 @@
 /*-------------------------------------------------------------------------
  *
  * http.h
- *	  http steps: what the batch transaction prepares, what the worker's
- *	  libcurl multi handle sends, and what comes back.
+ *	  The worker's HTTP transport, and its two users: http steps and alert
+ *	  deliveries.
+ *
+ * The transport (http_transport.c) sends requests through the one libcurl
+ * multi handle of the worker (connections kept alive, the address policy
+ * execlog.http_allow / http_deny, per-host limits, timeouts) and reports
+ * each result, with its timing, to a callback of its caller.  It knows
+ * nothing of executions, steps or alerts: its callers decide what to store.
  *
  * An http step never runs inside the batch transaction.  The executor
  * validates it (steps_http.c) and stops the execution there, keeping the
- * step's row in memory; once the batch commits, the worker sends the
- * request through its multi handle (http_client.c) and waits on the sockets
- * and its latch together.  A finished request is continued in a later
- * batch, which writes the step's row with the result, and the execution
- * goes on with its next steps.  A fast request therefore costs one write of
- * its row; one still in flight after EXECLOG_HTTP_RECORD_AFTER_MS has its
- * row written as "running" meanwhile, so that slow requests can be watched.
+ * step's row in memory; once the batch commits, the step runner
+ * (steps_http_flight.c) hands the request to the transport, and the worker
+ * waits on the sockets and its latch together.  A finished request is
+ * continued in a later batch, which writes the step's row with the result,
+ * and the execution goes on with its next steps.  A fast request therefore
+ * costs one write of its row; one still in flight after
+ * EXECLOG_HTTP_RECORD_AFTER_MS has its row written as "running" meanwhile,
+ * so that slow requests can be watched.
  *
- *	steps_http.c	validation, connections and auth, results to step rows
- *	http_client.c	multi handle, sockets, OAuth2 token fetches, cancels
- *	oauth2.c		OAuth2 tokens shared by the workers (shared memory)
- *	http_policy.c	execlog.http_allow / execlog.http_deny
- *	alert_send.c	alert deliveries: detached requests, HTTP or SMTP
+ *	http_transport.c	multi handle, sockets, timeouts, scrub, Retry-After
+ *	steps_http.c		http steps: validation, connections and auth,
+ *						results to step rows
+ *	steps_http_flight.c	http steps in flight: batches, cancels, slow and
+ *						stale step rows
+ *	oauth2.c			OAuth2 token fetches, and the tokens shared by the
+ *						workers (shared memory)
+ *	http_policy.c		execlog.http_allow / execlog.http_deny
+ *	alert_send.c		alert deliveries, HTTP or SMTP
  *
  *-------------------------------------------------------------------------
  */
@@ -31,7 +42,7 @@
 
 #include "utils/guc.h"
 
-/* Redirects an http step follows at most. */
+/* Redirects a request follows at most. */
 #define EXECLOG_HTTP_MAX_REDIRECTS 5
 
 typedef enum HttpAuthType
@@ -71,23 +82,83 @@ typedef struct HttpMail
 	char	   *password;
 } HttpMail;
 
-/* A validated request, prepared in the batch transaction. */
+/* A request for the transport (copied by execlog_http_submit). */
 typedef struct HttpSpec
 {
-	int64		execution_id;
-	int32		attempt;
-	int32		position;
 	char	   *method;
 	char	   *url;
 	List	   *headers;		/* "Name: value" strings */
 	char	   *body;			/* NULL: no body */
 	int			body_len;
-	int			timeout_ms;		/* the step's timeout */
-	TimestampTz deadline;		/* the execution's time limit */
+	int			timeout_ms;		/* the request's timeout */
+	TimestampTz deadline;		/* 0, or a time the request never outlives */
 	HttpAuth	auth;
 	List	   *secrets;		/* values carried by the request that are
 								 * secret: sensitive header values, URL
 								 * credentials; scrubbed from what is stored */
+	HttpMail   *mail;			/* SMTP instead of HTTP; NULL: HTTP */
+} HttpSpec;
+
+/* The outcome of a request, as the transport reports it. */
+typedef struct HttpResult
+{
+	TimestampTz submitted_at;	/* handed to the transport */
+	TimestampTz started_at;		/* (last) handed to libcurl; 0: never */
+	TimestampTz finished_at;
+	long		status;			/* 0: no response */
+	char	   *headers;		/* raw header block of the final response */
+	size_t		headers_len;
+	char	   *body;			/* first bytes of the body */
+	size_t		body_len;
+	uint64		body_total;		/* bytes received (more than body_len: cut) */
+	char	   *error;			/* transport failure; NULL when answered */
+	bool		time_limit;		/* stopped at the spec's deadline */
+	List	   *secrets;		/* every secret the request carried (strings),
+								 * scrubbed from what is stored */
+} HttpResult;
+
+/* A request in the transport (http_transport.c). */
+typedef struct HttpRequest HttpRequest;
+
+/*
+ * Called once a request has finished, answered or not, always from
+ * execlog_http_drive() (also for a request that failed as it was
+ * submitted).  It may release the request and submit others.
+ */
+typedef void (*HttpDoneCallback) (HttpRequest *req, void *arg);
+
+/* http_transport.c */
+extern void execlog_http_init(void);
+extern HttpRequest *execlog_http_new(const HttpSpec *spec, HttpDoneCallback done,
+									 void *arg);
+extern void execlog_http_start(HttpRequest *req);
+extern HttpRequest *execlog_http_submit(const HttpSpec *spec, HttpDoneCallback done,
+										void *arg);
+extern HttpResult *execlog_http_result(HttpRequest *req);
+extern void execlog_http_release(HttpRequest *req);
+extern void execlog_http_drive(void);
+extern int	execlog_http_socket(void);
+extern long execlog_http_wait_ms(long wait_ms);
+extern char *execlog_http_scrub(List *secrets, const char *data, size_t len,
+								size_t *newlen);
+extern int	execlog_http_retry_after(const char *value);
+
+/* http_transport.c, for oauth2.c: requests waiting for a token */
+extern void execlog_http_send_with_token(HttpRequest *req, const char *token);
+extern void execlog_http_fail(HttpRequest *req, const char *error);
+
+/* ----------
+ * http steps
+ * ----------
+ */
+
+/* An http step's request, prepared in the batch transaction. */
+typedef struct HttpStep
+{
+	HttpSpec	spec;			/* deadline: the execution's time limit */
+	int64		execution_id;
+	int32		attempt;
+	int32		position;
 
 	/*
 	 * The step's row, kept in memory while the request is in flight: it is
@@ -98,73 +169,39 @@ typedef struct HttpSpec
 	char	   *name;
 	Jsonb	   *input;
 	TimestampTz started_at;
-
-	/*
-	 * A request of another user of the transport (alert_send.c), sent with
-	 * execlog_http_send(): no step row, no time limit, no cancel; its result
-	 * is taken with execlog_http_take_detached().
-	 */
-	bool		detached;
-	int64		tag;			/* the caller's id for it (an alert id) */
-	HttpMail   *mail;			/* SMTP instead of HTTP; NULL: HTTP */
-} HttpSpec;
+} HttpStep;
 
 /* In flight this long, an http step's row is written as "running". */
 #define EXECLOG_HTTP_RECORD_AFTER_MS 250
 
-/* The outcome of a request, turned into the step row by a later batch. */
-typedef struct HttpResult
+/* A finished http step request, for the batch continuing its execution. */
+typedef struct HttpStepResult
 {
-	int64		execution_id;
-	int32		attempt;
-	int32		position;
-	TimestampTz finished_at;
-	long		status;			/* 0: no response */
-	char	   *headers;		/* raw header block of the final response */
-	size_t		headers_len;
-	char	   *body;			/* first bytes of the body */
-	size_t		body_len;
-	uint64		body_total;		/* bytes received (more than body_len: cut) */
-	char	   *error;			/* transport failure; NULL when answered */
-	bool		time_limit;		/* stopped by the execution's time limit */
-	List	   *secrets;		/* every secret the request carried (strings),
-								 * scrubbed from what is stored */
+	HttpStep   *step;			/* the request, with its step row */
+	HttpResult *res;			/* what the transport reported */
 	bool		consumed;		/* taken by a batch */
-	HttpSpec   *spec;			/* the request, with its step row */
-} HttpResult;
+} HttpStepResult;
 
 /* steps_http.c: in the batch transaction */
 extern Jsonb *execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input,
-								   HttpSpec **spec);
+								   HttpStep **step);
 extern void execlog_http_finish(ExecRun *run, StepDef *def, StepRow *row,
 								HttpResult *res);
 extern Jsonb *execlog_http_stored_input(Jsonb *input);
-extern int	execlog_http_retry_after(const char *value);
 
-/* http_client.c: the worker's side */
-extern void execlog_http_init(void);
-extern void execlog_http_defer(HttpSpec *spec);
-extern void execlog_http_batch_done(void);
-extern void execlog_http_batch_abort(void);
-extern void execlog_http_drive(void);
-extern int	execlog_http_socket(void);
-extern long execlog_http_wait_ms(long max_ms);
-extern bool execlog_http_saturated(void);
-extern List *execlog_http_finished_ids(List *ids);
-extern HttpResult *execlog_http_result(int64 execution_id, int32 attempt,
-									   int32 position);
-extern HttpResult *execlog_http_result_of(int64 execution_id, int32 attempt);
-extern void execlog_http_unconsume(HttpResult *res);
-extern void execlog_http_check_cancels(int slot);
-extern void execlog_http_record_slow(void);
-extern char *execlog_http_scrub(List *secrets, const char *data, size_t len,
-								size_t *newlen);
-
-/* http_client.c: detached requests (alert deliveries) */
-extern void execlog_http_send(HttpSpec *spec);
-extern HttpResult *execlog_http_take_detached(void);
-extern void execlog_http_release(HttpResult *res);
-extern int	execlog_http_detached_in_flight(void);
+/* steps_http_flight.c: the worker's side of http steps */
+extern void execlog_http_steps_defer(HttpStep *step);
+extern void execlog_http_steps_batch_done(void);
+extern void execlog_http_steps_batch_abort(void);
+extern List *execlog_http_steps_finished_ids(List *ids);
+extern HttpStepResult *execlog_http_steps_result(int64 execution_id, int32 attempt,
+												 int32 position);
+extern HttpStepResult *execlog_http_steps_result_of(int64 execution_id, int32 attempt);
+extern void execlog_http_steps_unconsume(HttpStepResult *res);
+extern bool execlog_http_steps_saturated(void);
+extern long execlog_http_steps_wait_ms(long max_ms);
+extern void execlog_http_steps_check_cancels(int slot);
+extern void execlog_http_steps_record_slow(void);
 
 /* oauth2.c: OAuth2 tokens shared by the workers */
 #define EXECLOG_TOKEN_SLOTS 32	/* connections sharing a token at once */
@@ -189,6 +226,17 @@ extern TokenState execlog_token_get(int64 connection_id, TimestampTz updated_at,
 extern bool execlog_token_put(int64 connection_id, TimestampTz updated_at,
 							  const char *token, TimestampTz expires_at,
 							  const char *error);
+
+/* Waiting for another worker's token fetch, look again this often. */
+#define EXECLOG_TOKEN_POLL_MS 100
+
+/* oauth2.c: the worker's token fetches (called by the transport) */
+extern void execlog_oauth2_submit(HttpRequest *req, const HttpAuth *auth);
+extern bool execlog_oauth2_refused(HttpRequest *req, const HttpAuth *auth,
+								   const char *token_used);
+extern void execlog_oauth2_forget(HttpRequest *req);
+extern void execlog_oauth2_poll(void);
+extern bool execlog_oauth2_waiting_for_others(void);
 
 /* http_policy.c */
 typedef struct HttpPolicy HttpPolicy;

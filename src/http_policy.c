@@ -15,7 +15,7 @@
  * metadata addresses (169.254.0.0/16, fd00:ec2::254) are refused unless an
  * http_allow entry names them.
  *
- * The checks run at connect time (http_client.c calls them from libcurl's
+ * The checks run at connect time (http_transport.c calls them from libcurl's
  * open-socket callback, with the address the host name resolved to and the
  * host of the URL being fetched), so neither DNS answers nor redirects get
  * around them; the host name of a step's URL is also checked up front, so

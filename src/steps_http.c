@@ -40,9 +40,6 @@
 #define TRUNCATED_KEY "execlog_truncated"
 #define REDACTED "[redacted]"
 
-/* Longest Retry-After honoured (one day). */
-#define MAX_RETRY_AFTER_S 86400
-
 static SPIPlanPtr connection_plan = NULL;
 
 /* ----------
@@ -530,9 +527,10 @@ connection_url(ExecRun *run, StepDef *def, const char *name, const char *path,
  *		an error, which fails the step like any step error.
  */
 Jsonb *
-execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
+execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpStep **stepp)
 {
-	HttpSpec   *spec = palloc0(sizeof(HttpSpec));
+	HttpStep   *step = palloc0(sizeof(HttpStep));
+	HttpSpec   *spec = &step->spec;
 	char	   *url = execlog_jsonb_get_text(input, "url");
 	char	   *connection = execlog_jsonb_get_text(input, "connection");
 	char	   *method = execlog_jsonb_get_text(input, "method");
@@ -542,9 +540,9 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 	bool		has_key = false;
 	char	   *host;
 
-	spec->execution_id = run->id;
-	spec->attempt = run->attempt;
-	spec->position = def->position;
+	step->execution_id = run->id;
+	step->attempt = run->attempt;
+	step->position = def->position;
 	spec->deadline = run->deadline;
 
 	/* where */
@@ -681,7 +679,7 @@ execlog_http_prepare(ExecRun *run, StepDef *def, Jsonb *input, HttpSpec **specp)
 								psprintf("Idempotency-Key: execlog-%lld-%d",
 										 (long long) run->id, def->position));
 
-	*specp = spec;
+	*stepp = step;
 	return execlog_http_stored_input(input);
 }
 
@@ -1059,34 +1057,6 @@ body_jsonb(HttpResult *res, const char *content_type)
 		vals[4] = base64_jsonb(data, len);
 		return execlog_jsonb_object(5, keys, vals);
 	}
-}
-
-/*
- * execlog_http_retry_after
- *		Seconds a Retry-After value asks to wait (delay-seconds or an
- *		HTTP-date), at most a day; -1 when none or unreadable.  For http
- *		steps and alert deliveries alike.
- */
-int
-execlog_http_retry_after(const char *value)
-{
-	char	   *end;
-	long		s;
-
-	if (value == NULL || *value == '\0')
-		return -1;
-	errno = 0;
-	s = strtol(value, &end, 10);
-	if (end == value || *end != '\0' || errno != 0)
-	{
-		time_t		t = curl_getdate(value, NULL);
-
-		if (t < 0)
-			return -1;
-		s = (long) (t - time(NULL));
-	}
-	s = Max(s, 0);
-	return (int) Min(s, MAX_RETRY_AFTER_S);
 }
 
 /* Common reason phrases, for responses without one (HTTP/2). */

@@ -19,7 +19,7 @@
  *	4. runs the batch (executor.c) in a second transaction, together with
  *	   the executions whose HTTP requests finished (they are still running
  *	   and owned by this worker: no new claim), then sends the requests the
- *	   batch prepared (http_client.c).
+ *	   batch prepared (steps_http_flight.c).
  *
  * When a pass finds nothing to do the worker sleeps on its latch and on
  * the sockets of its HTTP requests until the next due time.  Transactions
@@ -710,10 +710,10 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 			held_before = 0;
 	}
 	/* with enough requests in flight, continue those before claiming more */
-	saturated = execlog_http_saturated();
+	saturated = execlog_http_steps_saturated();
 	ids = saturated ? NIL : claim(slot);
-	execlog_http_check_cancels(slot);
-	execlog_http_record_slow();
+	execlog_http_steps_check_cancels(slot);
+	execlog_http_steps_record_slow();
 	/* the due time matters when the worker may sleep next */
 	if (look_due || (ids == NIL && !saturated))
 		look_next_due(now);
@@ -722,7 +722,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 	MemoryContextSwitchTo(loop_cxt);
 
 	/* executions whose HTTP requests finished: still ours, no claim needed */
-	ids = execlog_http_finished_ids(ids);
+	ids = execlog_http_steps_finished_ids(ids);
 	if (ids != NIL)
 	{
 		ListCell   *lc;
@@ -739,7 +739,7 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 		batch_ids = NULL;
 		n_batch_ids = 0;
 		MemoryContextSwitchTo(loop_cxt);
-		execlog_http_batch_done();	/* sends the requests the batch prepared */
+		execlog_http_steps_batch_done();	/* sends the requests the batch prepared */
 	}
 
 	/* alert deliveries: outcomes recorded, due alerts sent (alert_send.c) */
@@ -957,7 +957,7 @@ execlog_step_interruptible(bool on)
  *		timeout, whichever comes first: not at all when more work is waiting
  *		('more'), at most sleep_ms otherwise.  Answers to requests in flight
  *		are collected while waiting, and finished ones are continued in
- *		batches (see execlog_http_wait_ms).
+ *		batches (see execlog_http_steps_wait_ms).
  */
 static void
 wait_for_work(bool more, long sleep_ms)
@@ -971,7 +971,12 @@ wait_for_work(bool more, long sleep_ms)
 		int			rc;
 
 		execlog_http_drive();
-		wait_ms = execlog_http_wait_ms(Max(max_ms, 0));
+		/* what the http steps, the alert deliveries and libcurl allow */
+		wait_ms = execlog_http_steps_wait_ms(Max(max_ms, 0));
+		if (wait_ms > 0)
+			wait_ms = execlog_alerts_wait_ms(wait_ms);
+		if (wait_ms > 0)
+			wait_ms = execlog_http_wait_ms(wait_ms);
 		if (wait_ms <= 0)
 			break;
 		rc = WaitLatchOrSocket(MyLatch,
@@ -1061,7 +1066,7 @@ execlog_worker_main(Datum main_arg)
 		/* an error between transactions leaves no lock behind either */
 		LWLockReleaseAll();
 		execlog_set_current_execution(slot, 0);
-		execlog_http_batch_abort();
+		execlog_http_steps_batch_abort();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		MemoryContextSwitchTo(TopMemoryContext);
 		FlushErrorState();

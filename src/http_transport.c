@@ -1,79 +1,71 @@
 /*-------------------------------------------------------------------------
  *
- * http_client.c
- *	  The worker's HTTP client: one libcurl multi handle that lives as long
- *	  as the worker, with many requests in flight.
+ * http_transport.c
+ *	  The worker's HTTP transport: one libcurl multi handle that lives as
+ *	  long as the worker, with many requests in flight.
  *
- * The batch transaction prepares requests (steps_http.c) and hands them
- * over with execlog_http_defer(); once it has committed, the worker sends
- * them (execlog_http_batch_done).  libcurl reports the sockets it wants
- * watched through CURLMOPT_SOCKETFUNCTION: they go into an epoll set of our
- * own, whose descriptor the worker waits on together with its latch
+ * A caller hands a request over with execlog_http_submit() and a callback;
+ * the transport sends it, and once it has finished (answered or not) calls
+ * the callback, whose caller reads the result (execlog_http_result) and
+ * then releases the request.  The transport writes no table and knows
+ * nothing of executions, steps or alerts: the step runner
+ * (steps_http_flight.c) and the alert sender (alert_send.c) decide what to
+ * store, and when a request of theirs is no longer wanted (a cancel), they
+ * release it, which aborts it wherever it is.
+ *
+ * libcurl reports the sockets it wants watched through
+ * CURLMOPT_SOCKETFUNCTION: they go into an epoll set of our own, whose
+ * descriptor the worker waits on together with its latch
  * (WaitLatchOrSocket: an epoll descriptor is readable when any socket in it
  * is ready).  execlog_http_drive() then lets libcurl act on the ready
- * sockets and on its timer, and collects the finished transfers.  Their
- * executions are continued by the worker's next batch, which asks for each
- * result with execlog_http_result().
+ * sockets and on its timer, and reports the finished transfers.
  *
  * Rules kept here:
  *	- libcurl callbacks never raise an error and never allocate memory that
  *	  could: they record what went wrong and return an error code to libcurl;
  *	  the rest is done once libcurl has returned;
  *	- every request has its own memory context under the long-lived "execlog
- *	  http" context, deleted as soon as its result has been recorded; easy
- *	  handles are reused, and the multi handle keeps connections alive;
- *	- a request never outlives its execution's time limit: its timeout is
- *	  capped at the deadline;
- *	- a request whose execution was cancelled is removed from the multi
- *	  handle (its connection is closed) and its step row failed;
+ *	  http" context, deleted when its caller releases it; easy handles are
+ *	  reused, and the multi handle keeps connections alive;
+ *	- a request never outlives its spec's deadline (an http step's time
+ *	  limit): its timeout is capped at it, and the result says so;
  *	- connections made under one execlog.http_allow / http_deny stay in a
  *	  multi handle of their own: when the settings change, new requests go
  *	  to a new multi handle and the old one is closed once it is idle, so a
  *	  kept-alive connection cannot outlive the policy that allowed it;
- *	- OAuth2 tokens are fetched through the same multi handle, once per
- *	  connection for all workers while they are valid (oauth2.c shares
- *	  them), and once more after a 401;
  *	- at most execlog.max_connections_per_host transfers per host are in a
  *	  multi handle; the others wait, in order, on their host's queue;
- *	- a request keeps its step's row (see http.h): the row of one still in
- *	  flight after EXECLOG_HTTP_RECORD_AFTER_MS is written as "running", and
- *	  an aborted request's row is written as failed, with what was sent;
- *	- detached requests (alert deliveries, alert_send.c) share the multi
- *	  handles, the address policy and the per-host limits, but have no step
- *	  row, no time limit and no cancel: they do not count towards
- *	  execlog_http_saturated(), and their results wait on a list of their
- *	  own (execlog_http_take_detached); a detached request with a mail
- *	  (HttpMail) is sent over SMTP instead of HTTP.
+ *	- a request of a connection with OAuth2 auth waits for its token
+ *	  (oauth2.c fetches it, through this transport) and is sent again once
+ *	  with a fresh token after a 401;
+ *	- TLS peers are verified against execlog.ssl_ca_file when it is set
+ *	  (else the system's CA store), for https, smtps and STARTTLS alike;
+ *	- a request with a mail (HttpMail) is sent over SMTP instead of HTTP.
  *
  *-------------------------------------------------------------------------
  */
 #include "http.h"
-#include "plans.h"
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "catalog/pg_type.h"
 #include "common/base64.h"
-#include "executor/spi.h"
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 /* Response headers kept at most (libcurl limits single headers itself). */
 #define MAX_HEADER_BYTES (256 * 1024)
 
-/* Longest wait for answers while saturated (libcurl's timer wakes us too). */
-#define MAX_WAIT_IN_FLIGHT_MS 1000
-
 /* Idle easy handles kept for reuse. */
 #define MAX_IDLE_EASY 256
+
+/* Longest Retry-After honoured (one day). */
+#define MAX_RETRY_AFTER_S 86400
 
 /* One multi handle: the connections made under one policy. */
 typedef struct HttpPool
@@ -99,28 +91,29 @@ typedef struct Buf
 	size_t		limit;
 } Buf;
 
+
 typedef enum ReqState
 {
-	REQ_WAITING,				/* for an OAuth2 token */
+	REQ_NEW,					/* made, not sent yet */
+	REQ_TOKEN,					/* waiting for an OAuth2 token (oauth2.c) */
+	REQ_HOST,					/* waiting for a connection to its host */
 	REQ_RUNNING,				/* in a multi handle */
-	REQ_DONE					/* result ready for a batch */
+	REQ_DONE					/* finished: its caller has the result */
 } ReqState;
 
-struct TokenEntry;
-
-typedef struct HttpReq
+struct HttpRequest
 {
-	dlist_node	node;			/* in waiting, running or done */
+	dlist_node	node;			/* in its host's queue (REQ_HOST), or in
+								 * finished until its callback is called */
+	bool		reported;		/* its callback was called */
 	MemoryContext cxt;			/* everything of this request */
 	ReqState	state;
-	bool		is_token;		/* fetches an OAuth2 token */
-	bool		in_batch;		/* handed to a batch by finished_ids */
+	HttpDoneCallback done;
+	void	   *done_arg;
 	bool		refreshed;		/* got a new token after a 401 */
-	bool		recorded;		/* its step row was written as "running" */
 	struct HostSlot *slot;		/* holds one of its host's connections */
 	char	   *host_key;		/* "host:port" of its URL; NULL: not parsed yet */
 	bool		no_host;		/* its URL has no host */
-	struct TokenEntry *token;	/* its OAuth2 token entry */
 	char	   *token_used;		/* the access token it was sent with */
 	HttpSpec	spec;			/* copied into cxt */
 	CURL	   *easy;
@@ -131,36 +124,14 @@ typedef struct HttpReq
 	Buf			head;
 	Buf			body;
 	long		timeout_ms;		/* timeout given to libcurl */
-	bool		deadline_capped;	/* ... which is the time limit's */
+	bool		deadline_capped;	/* ... which is the deadline's */
 	bool		oom;			/* a callback ran out of memory */
 	char		denied[512];	/* why the open-socket callback refused */
 	char		errbuf[CURL_ERROR_SIZE];
 	HttpResult	result;
-} HttpReq;
+};
 
-/* Waiting for another worker's token fetch, look again this often. */
-#define TOKEN_POLL_MS 100
-
-/* A cached OAuth2 token of one connection (id and updated_at). */
-typedef struct TokenEntry
-{
-	dlist_node	node;
-	int64		connection_id;
-	TimestampTz updated_at;
-	char	   *token_url;
-	char	   *client_id;
-	char	   *client_secret;
-	char	   *scope;
-	bool		client_basic;
-	char	   *access_token;	/* NULL: none valid */
-	TimestampTz expires_at;
-	bool		fetching;		/* this worker fetches it */
-	bool		fetch_shared;	/* ... for all workers (oauth2.c) */
-	bool		unshared;		/* too long to share: this worker's own */
-	bool		shared_wait;	/* another worker fetches it */
-	TimestampTz wait_since;		/* since then */
-	dlist_head	waiters;		/* HttpReq waiting for it */
-} TokenEntry;
+typedef HttpRequest HttpReq;
 
 /*
  * Connections per host.  execlog.max_connections_per_host is enforced here
@@ -177,90 +148,26 @@ typedef struct HostSlot
 {
 	char		key[HOST_KEY_LEN];	/* "host:port" (hash key) */
 	int			active;			/* transfers in a multi handle */
-	dlist_head	queue;			/* HttpReq waiting for a connection */
+	dlist_head	queue;			/* HttpReq waiting for a connection (REQ_HOST) */
 	bool		busy;			/* in busy_hosts */
 	dlist_node	busy_node;
 } HostSlot;
 
-/*
- * A step row to fail: its request was aborted or its result not used.  The
- * row may not have been written yet (see http.h): keep what it needs.
- */
-typedef struct StaleStep
-{
-	int64		execution_id;
-	int32		attempt;
-	int32		position;
-	int64		account_id;
-	char	   *name;			/* in http_cxt */
-	Jsonb	   *input;			/* in http_cxt */
-	TimestampTz started_at;
-	bool		answered;		/* the answer came, but too late */
-} StaleStep;
 
 static MemoryContext http_cxt = NULL;
 static int	epoll_fd = -1;
 static dlist_head pools;
 static HttpPool *cur_pool = NULL;
 static uint32 next_pool_id = 0;
-static dlist_head running;
-static dlist_head done;
-static int	n_waiting = 0;
-static int	n_running = 0;
-static int	n_done = 0;
-static dlist_head tokens;
 static HTAB *host_slots = NULL;
 static dlist_head busy_hosts;	/* HostSlot with requests queued */
-static dlist_head deferred;		/* prepared by the batch, sent after commit */
-static StaleStep *stale = NULL;
-static int	n_stale = 0;
-static int	cap_stale = 0;
+static dlist_head finished;		/* HttpReq finished, callback not called yet */
 static CURL *idle_easy[MAX_IDLE_EASY];
 static int	n_idle_easy = 0;
-static uint32 cancels_seen = 0;
-static SPIPlanPtr gone_plan = NULL;
-static SPIPlanPtr stale_plan = NULL;
-static SPIPlanPtr slow_plan = NULL;
-static dlist_head detached_done;	/* finished detached requests */
-static int	n_detached = 0;		/* detached requests not finished yet */
 
 static void start_transfer(HttpReq *req);
-static void token_wait(HttpReq *req, const char *stale);
 static bool url_host(const char *url, char *host, size_t hostlen, long *port);
 
-/*
- * Run body for every request in flight, req being the request: running,
- * waiting for a token, or waiting for a connection.  body may remove req
- * from its list.
- */
-#define FOREACH_IN_FLIGHT(req, body) \
-	do { \
-		dlist_mutable_iter fi_; \
-		dlist_iter	fo_; \
-		dlist_foreach_modify(fi_, &running) \
-		{ \
-			HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
-			body; \
-		} \
-		dlist_foreach(fo_, &tokens) \
-		{ \
-			dlist_foreach_modify(fi_, &dlist_container(TokenEntry, node, fo_.cur)->waiters) \
-			{ \
-				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
-				body; \
-			} \
-		} \
-		dlist_foreach(fo_, &busy_hosts) \
-		{ \
-			dlist_foreach_modify(fi_, &dlist_container(HostSlot, busy_node, fo_.cur)->queue) \
-			{ \
-				HttpReq    *req = dlist_container(HttpReq, node, fi_.cur); \
-				body; \
-			} \
-		} \
-	} while (0)
-static void fail_stale(void);
-static long record_due_ms(TimestampTz now);
 
 /* ----------
  * Small helpers
@@ -649,6 +556,11 @@ put_easy(CURL *easy)
  * ----------
  */
 
+/* ----------
+ * Requests
+ * ----------
+ */
+
 static char *
 cxt_strdup(MemoryContext cxt, const char *s)
 {
@@ -682,7 +594,7 @@ add_secret(HttpReq *req, const char *secret)
 
 /* Deep copy of a spec into the request's context. */
 static void
-copy_spec(HttpReq *req, HttpSpec *spec)
+copy_spec(HttpReq *req, const HttpSpec *spec)
 {
 	MemoryContext old = MemoryContextSwitchTo(req->cxt);
 	HttpSpec   *c = &req->spec;
@@ -707,7 +619,6 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 	c->auth.client_id = cxt_strdup(req->cxt, spec->auth.client_id);
 	c->auth.client_secret = cxt_strdup(req->cxt, spec->auth.client_secret);
 	c->auth.scope = cxt_strdup(req->cxt, spec->auth.scope);
-	c->name = cxt_strdup(req->cxt, spec->name);
 	if (spec->mail != NULL)
 	{
 		c->mail = palloc0(sizeof(HttpMail));
@@ -718,29 +629,10 @@ copy_spec(HttpReq *req, HttpSpec *spec)
 		c->mail->username = cxt_strdup(req->cxt, spec->mail->username);
 		c->mail->password = cxt_strdup(req->cxt, spec->mail->password);
 	}
-	c->input = spec->input ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(spec->input)) : NULL;
 	c->secrets = NIL;
 	MemoryContextSwitchTo(old);
 	foreach(lc, spec->secrets)
 		add_secret(req, (const char *) lfirst(lc));
-	req->result.spec = c;
-
-	req->result.execution_id = spec->execution_id;
-	req->result.attempt = spec->attempt;
-	req->result.position = spec->position;
-}
-
-
-static void
-list_remove_req(HttpReq *req)
-{
-	dlist_delete(&req->node);
-	if (req->state == REQ_WAITING)
-		n_waiting--;
-	else if (req->state == REQ_RUNNING)
-		n_running--;
-	else
-		n_done--;
 }
 
 /* Take a running request out of its multi handle and give its handle back. */
@@ -782,7 +674,11 @@ free_req(HttpReq *req)
 	MemoryContextDelete(req->cxt);
 }
 
-/* The request is finished: its result waits for the next batch. */
+/*
+ * req_done
+ *		The request is finished: its caller is told by report_finished(),
+ *		once the transport's own work is done (a callback may release it).
+ */
 static void
 req_done(HttpReq *req)
 {
@@ -793,15 +689,7 @@ req_done(HttpReq *req)
 	req->result.body_len = req->body.len;
 	req->result.body_total = req->body.total;
 	req->state = REQ_DONE;
-	if (req->spec.detached)
-	{
-		/* not for a batch: taken by execlog_http_take_detached */
-		dlist_push_tail(&detached_done, &req->node);
-		n_detached--;
-		return;
-	}
-	dlist_push_tail(&done, &req->node);
-	n_done++;
+	dlist_push_tail(&finished, &req->node);
 }
 
 /* The request failed before or without an answer. */
@@ -883,9 +771,8 @@ host_has_room(HttpReq *req, HostSlot **slotp)
 	*slotp = slot;
 	if (slot == NULL || slot->active < Max(execlog_max_connections_per_host, 1))
 		return true;
-	req->state = REQ_WAITING;
+	req->state = REQ_HOST;
 	dlist_push_tail(&slot->queue, &req->node);
-	n_waiting++;
 	if (!slot->busy)
 	{
 		dlist_push_tail(&busy_hosts, &slot->busy_node);
@@ -912,7 +799,6 @@ start_queued(void)
 		{
 			HttpReq    *req = dlist_container(HttpReq, node, dlist_pop_head_node(&slot->queue));
 
-			n_waiting--;
 			start_transfer(req);
 		}
 		if (dlist_is_empty(&slot->queue))
@@ -998,7 +884,7 @@ mail_options(HttpReq *req, CURL *e, CURLcode *rc)
 /*
  * start_transfer
  *		Put a request into the current multi handle, with its timeout capped
- *		at the execution's time limit (or on its host's queue).
+ *		at its deadline (or on its host's queue).
  */
 static void
 start_transfer(HttpReq *req)
@@ -1006,7 +892,7 @@ start_transfer(HttpReq *req)
 	HttpPool   *pool;
 	HostSlot   *slot;
 	CURL	   *e;
-	long		timeout = req->is_token ? execlog_http_timeout_ms : req->spec.timeout_ms;
+	long		timeout = req->spec.timeout_ms;
 	ListCell   *lc;
 	struct curl_slist *sl = NULL;
 	MemoryContext old;
@@ -1014,7 +900,7 @@ start_transfer(HttpReq *req)
 	CURLcode	opt_rc = CURLE_OK;
 
 	req->deadline_capped = false;
-	if (!req->is_token && !req->spec.detached)
+	if (req->spec.deadline != 0)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		int64		remaining = (req->spec.deadline - now) / 1000;
@@ -1059,8 +945,7 @@ start_transfer(HttpReq *req)
 			sl = slist_add(req, sl, psprintf("Authorization: Bearer %s", req->spec.auth.token));
 			break;
 		case HTTP_AUTH_OAUTH2:
-			if (!req->is_token)
-				sl = slist_add(req, sl, psprintf("Authorization: Bearer %s", req->token_used));
+			sl = slist_add(req, sl, psprintf("Authorization: Bearer %s", req->token_used));
 			break;
 		case HTTP_AUTH_BASIC:
 		case HTTP_AUTH_NONE:
@@ -1096,15 +981,14 @@ start_transfer(HttpReq *req)
 	SETOPT(e, CURLOPT_HEADERDATA, req);
 	SETOPT(e, CURLOPT_HTTPHEADER, sl);
 
-	if (req->spec.auth.type == HTTP_AUTH_BASIC ||
-		(req->is_token && req->spec.auth.client_basic))
+	if (req->spec.auth.type == HTTP_AUTH_BASIC)
 	{
 		SETOPT(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-		SETOPT(e, CURLOPT_USERNAME, req->is_token ? req->spec.auth.client_id :
-						 req->spec.auth.username);
-		SETOPT(e, CURLOPT_PASSWORD, req->is_token ? req->spec.auth.client_secret :
-						 req->spec.auth.password);
+		SETOPT(e, CURLOPT_USERNAME, req->spec.auth.username);
+		SETOPT(e, CURLOPT_PASSWORD, req->spec.auth.password);
 	}
+	if (execlog_ssl_ca_file != NULL && execlog_ssl_ca_file[0] != '\0')
+		SETOPT(e, CURLOPT_CAINFO, execlog_ssl_ca_file);
 
 	if (req->spec.mail != NULL)
 	{
@@ -1154,8 +1038,7 @@ start_transfer(HttpReq *req)
 	if (slot != NULL)
 		slot->active++;
 	req->state = REQ_RUNNING;
-	dlist_push_tail(&running, &req->node);
-	n_running++;
+	req->result.started_at = GetCurrentTimestamp();
 }
 
 /*
@@ -1232,331 +1115,6 @@ describe_error(HttpReq *req, CURLcode rc)
  */
 
 /* The token entry of a request's connection, created when missing. */
-static TokenEntry *
-token_entry(HttpAuth *auth)
-{
-	dlist_mutable_iter iter;
-	TokenEntry *t;
-
-	dlist_foreach_modify(iter, &tokens)
-	{
-		t = dlist_container(TokenEntry, node, iter.cur);
-		if (t->connection_id != auth->connection_id)
-			continue;
-		if (t->updated_at == auth->connection_updated_at)
-			return t;
-		/* the connection changed since: forget the old entry when unused */
-		if (!t->fetching && dlist_is_empty(&t->waiters))
-		{
-			dlist_delete(&t->node);
-			if (t->access_token)
-				pfree(t->access_token);
-			pfree(t->token_url);
-			pfree(t->client_id);
-			pfree(t->client_secret);
-			if (t->scope)
-				pfree(t->scope);
-			pfree(t);
-		}
-	}
-	t = MemoryContextAllocZero(http_cxt, sizeof(TokenEntry));
-	t->connection_id = auth->connection_id;
-	t->updated_at = auth->connection_updated_at;
-	t->token_url = MemoryContextStrdup(http_cxt, auth->token_url);
-	t->client_id = MemoryContextStrdup(http_cxt, auth->client_id);
-	t->client_secret = MemoryContextStrdup(http_cxt, auth->client_secret);
-	t->scope = cxt_strdup(http_cxt, auth->scope);
-	t->client_basic = auth->client_basic;
-	dlist_init(&t->waiters);
-	dlist_push_tail(&tokens, &t->node);
-	return t;
-}
-
-static char *
-form_escape(const char *s)
-{
-	char	   *e = curl_easy_escape(NULL, s, 0);
-	char	   *copy;
-
-	if (e == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	copy = pstrdup(e);
-	curl_free(e);
-	return copy;
-}
-
-/* Start fetching a token (grant_type=client_credentials). */
-static void
-token_fetch(TokenEntry *t)
-{
-	HttpReq    *req = new_req();
-	MemoryContext old = MemoryContextSwitchTo(req->cxt);
-	StringInfoData body;
-
-	req->is_token = true;
-	req->token = t;
-	req->spec.method = "POST";
-	req->spec.url = pstrdup(t->token_url);
-	req->spec.auth.type = HTTP_AUTH_NONE;
-	req->spec.auth.client_basic = t->client_basic;
-	req->spec.auth.client_id = pstrdup(t->client_id);
-	req->spec.auth.client_secret = pstrdup(t->client_secret);
-	initStringInfo(&body);
-	appendStringInfoString(&body, "grant_type=client_credentials");
-	if (t->scope)
-		appendStringInfo(&body, "&scope=%s", form_escape(t->scope));
-	if (!t->client_basic)
-		appendStringInfo(&body, "&client_id=%s&client_secret=%s",
-						 form_escape(t->client_id), form_escape(t->client_secret));
-	req->spec.body = body.data;
-	req->spec.body_len = body.len;
-	req->spec.headers = list_make2("Content-Type: application/x-www-form-urlencoded",
-								   "Accept: application/json");
-	MemoryContextSwitchTo(old);
-	add_secret(req, t->client_secret);
-
-	t->fetching = true;
-	start_transfer(req);
-}
-
-/* Send a request with an access token. */
-static void
-send_with_token(HttpReq *req, const char *token)
-{
-	req->token_used = MemoryContextStrdup(req->cxt, token);
-	add_secret(req, req->token_used);
-	start_transfer(req);
-}
-
-/*
- * release_waiters
- *		Send the requests waiting for the entry's token, or fail them with
- *		why.
- */
-static void
-release_waiters(TokenEntry *t, const char *why)
-{
-	dlist_head	waiters;
-	dlist_mutable_iter iter;
-
-	/* take the waiters off the entry first: sending may queue again */
-	dlist_init(&waiters);
-	dlist_foreach_modify(iter, &t->waiters)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		list_remove_req(req);
-		dlist_push_tail(&waiters, &req->node);
-	}
-	dlist_foreach_modify(iter, &waiters)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		dlist_delete(&req->node);
-		if (why != NULL)
-			req_fail(req, why);
-		else
-			send_with_token(req, t->access_token);
-	}
-}
-
-/*
- * token_acquire
- *		Get the entry's token for its waiting requests: from the workers'
- *		shared store (oauth2.c), by fetching it (for all workers), or by
- *		waiting for the worker that fetches it.  stale: a token refused
- *		with 401, or NULL.
- */
-static void
-token_acquire(TokenEntry *t, const char *stale)
-{
-	char	   *token = NULL;
-	char	   *error = NULL;
-	TimestampTz expires_at = 0;
-
-	if (t->unshared)
-	{
-		t->fetch_shared = false;
-		token_fetch(t);
-		return;
-	}
-	switch (execlog_token_get(t->connection_id, t->updated_at, stale,
-							  t->shared_wait ? t->wait_since : 0,
-							  &token, &expires_at, &error))
-	{
-		case TOKEN_READY:
-			t->shared_wait = false;
-			if (t->access_token)
-				pfree(t->access_token);
-			t->access_token = MemoryContextStrdup(http_cxt, token);
-			t->expires_at = expires_at;
-			release_waiters(t, NULL);
-			break;
-		case TOKEN_FETCH:
-		case TOKEN_UNSHARED:
-			t->shared_wait = false;
-			/* with no room in the store, nobody waits for this fetch */
-			t->fetch_shared = true;
-			token_fetch(t);
-			break;
-		case TOKEN_WAIT:
-			if (!t->shared_wait)
-			{
-				t->shared_wait = true;
-				t->wait_since = GetCurrentTimestamp();
-			}
-			break;
-		case TOKEN_FAILED:
-			t->shared_wait = false;
-			release_waiters(t, error);
-			break;
-	}
-}
-
-/* Ask again for the tokens other workers were fetching. */
-static void
-token_poll(void)
-{
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &tokens)
-	{
-		TokenEntry *t = dlist_container(TokenEntry, node, iter.cur);
-
-		if (!t->shared_wait)
-			continue;
-		if (dlist_is_empty(&t->waiters))
-			t->shared_wait = false;
-		else if (!t->fetching)
-			token_acquire(t, NULL);
-	}
-}
-
-/* Whether some request waits for a token another worker fetches. */
-static bool
-token_waiting_for_others(void)
-{
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &tokens)
-	{
-		if (dlist_container(TokenEntry, node, iter.cur)->shared_wait)
-			return true;
-	}
-	return false;
-}
-
-/*
- * token_wait
- *		Send a request with its connection's token, or queue it until one
- *		comes.  stale: the token it was refused with (401), or NULL.
- */
-static void
-token_wait(HttpReq *req, const char *stale)
-{
-	TokenEntry *t = req->token;
-
-	if (t->access_token != NULL && GetCurrentTimestamp() < t->expires_at)
-	{
-		send_with_token(req, t->access_token);
-		return;
-	}
-	req->state = REQ_WAITING;
-	dlist_push_tail(&t->waiters, &req->node);
-	n_waiting++;
-	if (!t->fetching && !t->shared_wait)
-		token_acquire(t, stale);
-}
-
-/* Read access_token and expires_in from a token response. */
-static bool
-parse_token(const char *body, char **token, double *expires_in)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = false;
-
-	PG_TRY();
-	{
-		Jsonb	   *doc = execlog_jsonb_from_cstring(body);
-		Jsonb	   *exp = execlog_jsonb_get(doc, "expires_in");
-
-		*token = execlog_jsonb_get_text(doc, "access_token");
-		*expires_in = 3600;
-		if (exp != NULL && JB_ROOT_IS_SCALAR(exp))
-		{
-			JsonbValue	v;
-
-			JsonbExtractScalar(&exp->root, &v);
-			if (v.type == jbvNumeric)
-				*expires_in = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																 NumericGetDatum(v.val.numeric)));
-		}
-		ok = *token != NULL && (*token)[0] != '\0' && strpbrk(*token, "\r\n") == NULL;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
-/*
- * token_done
- *		A token fetch finished: send the waiting requests with the new token,
- *		or fail them with the reason.
- */
-static void
-token_done(HttpReq *fetch, char *error, long status)
-{
-	TokenEntry *t = fetch->token;
-	char	   *why = error;
-	char	   *token = NULL;
-	double		expires_in = 0;
-
-	t->fetching = false;
-	if (why != NULL)
-		;
-	else if (status != 200)
-		why = psprintf("the token endpoint answered with status %ld", status);
-	else if (!parse_token(fetch->body.data ? fetch->body.data : "", &token, &expires_in))
-		why = pstrdup("the token endpoint's answer has no \"access_token\"");
-
-	if (token != NULL && why == NULL)
-	{
-		double		margin = expires_in > 60 ? 30 : expires_in / 10;
-
-		if (t->access_token)
-			pfree(t->access_token);
-		t->access_token = MemoryContextStrdup(http_cxt, token);
-		t->expires_at = GetCurrentTimestamp() +
-			(TimestampTz) ((expires_in - margin) * USECS_PER_SEC);
-	}
-	else
-		why = scrub_text(fetch, psprintf("could not get an OAuth2 token from %s: %s",
-										 t->token_url, why));
-	free_req(fetch);
-
-	/* the other workers use it too, or learn why there is none */
-	if (t->fetch_shared &&
-		!execlog_token_put(t->connection_id, t->updated_at,
-						   why == NULL ? t->access_token : NULL, t->expires_at, why) &&
-		why == NULL)
-	{
-		t->unshared = true;
-		ereport(WARNING,
-				(errmsg("the OAuth2 token of connection %lld is too long to share between workers",
-						(long long) t->connection_id),
-				 errdetail("Tokens of %d bytes or more are fetched by each worker.",
-						   EXECLOG_TOKEN_MAX)));
-	}
-	t->fetch_shared = false;
-	release_waiters(t, why);
-}
 
 /* ----------
  * Finishing transfers
@@ -1565,8 +1123,9 @@ token_done(HttpReq *fetch, char *error, long status)
 
 /*
  * transfer_done
- *		A transfer finished (answered or not): record its result, or send it
- *		again once with a fresh token after a 401.
+ *		A transfer finished (answered or not): record its result, or, for a
+ *		connection with OAuth2 auth answered 401, let oauth2.c send it again
+ *		once with a fresh token.
  */
 static void
 transfer_done(HttpReq *req, CURLcode rc)
@@ -1582,28 +1141,16 @@ transfer_done(HttpReq *req, CURLcode rc)
 		else
 			error = describe_error(req, rc);
 	}
-	list_remove_req(req);
 	detach_transfer(req);
 
-	if (req->is_token)
-	{
-		token_done(req, error, status);
-		return;
-	}
 	if (error == NULL && !req->result.time_limit && status == 401 &&
 		req->spec.auth.type == HTTP_AUTH_OAUTH2 && !req->refreshed)
 	{
-		TokenEntry *t = req->token;
-
-		/* the token may have been revoked: fetch a new one, once */
+		/* the token may have been revoked: a new one, once */
 		req->refreshed = true;
-		if (t->access_token && strcmp(t->access_token, req->token_used) == 0)
-		{
-			pfree(t->access_token);
-			t->access_token = NULL;
-		}
-		token_wait(req, req->token_used);
-		return;
+		req->state = REQ_TOKEN;
+		if (execlog_oauth2_refused(req, &req->spec.auth, req->token_used))
+			return;
 	}
 	req->result.status = error ? 0 : status;
 	if (error)
@@ -1613,9 +1160,28 @@ transfer_done(HttpReq *req, CURLcode rc)
 }
 
 /*
+ * report_finished
+ *		Call the callbacks of the finished requests, once the transport's
+ *		lists are consistent: a callback may release its request, and may
+ *		hand requests waiting for a token back to the transport (oauth2.c),
+ *		which can finish more.
+ */
+static void
+report_finished(void)
+{
+	while (!dlist_is_empty(&finished))
+	{
+		HttpReq    *req = dlist_container(HttpReq, node, dlist_pop_head_node(&finished));
+
+		req->reported = true;
+		req->done(req, req->done_arg);
+	}
+}
+
+/*
  * execlog_http_drive
  *		Let libcurl act on the sockets that are ready and on its timers, then
- *		collect the finished transfers.  Never blocks.
+ *		report the finished transfers.  Never blocks.
  */
 void
 execlog_http_drive(void)
@@ -1629,7 +1195,7 @@ execlog_http_drive(void)
 
 	if (epoll_fd < 0)
 		return;
-	token_poll();
+	execlog_oauth2_poll();
 	do
 	{
 		n = epoll_wait(epoll_fd, events, lengthof(events), 0);
@@ -1690,10 +1256,11 @@ execlog_http_drive(void)
 	}
 	start_queued();
 	close_idle_pools();
+	report_finished();
 }
 
 /* ----------
- * The worker's side
+ * The callers' side
  * ----------
  */
 
@@ -1718,12 +1285,8 @@ execlog_http_init(void)
 	http_cxt = AllocSetContextCreate(TopMemoryContext, "execlog http",
 									 ALLOCSET_DEFAULT_SIZES);
 	dlist_init(&pools);
-	dlist_init(&running);
-	dlist_init(&done);
-	dlist_init(&tokens);
-	dlist_init(&deferred);
 	dlist_init(&busy_hosts);
-	dlist_init(&detached_done);
+	dlist_init(&finished);
 }
 
 /* The descriptor the worker waits on (readable: some socket is ready). */
@@ -1734,26 +1297,22 @@ execlog_http_socket(void)
 }
 
 /*
- * execlog_http_defer
- *		Keep a copy of a request prepared by the batch; it is sent once the
- *		batch has committed (execlog_http_batch_done).
+ * execlog_http_new
+ *		A request (a copy of spec) not sent yet: execlog_http_start() sends
+ *		it, execlog_http_release() drops it.  done(req, arg) is called once
+ *		it has finished, from a later execlog_http_drive().  The credentials
+ *		of its auth and mail are added to the secrets scrubbed from its
+ *		result.
  */
-void
-execlog_http_defer(HttpSpec *spec)
+HttpRequest *
+execlog_http_new(const HttpSpec *spec, HttpDoneCallback done, void *arg)
 {
 	HttpReq    *req = new_req();
 
 	copy_spec(req, spec);
-	dlist_push_tail(&deferred, &req->node);
-}
-
-/*
- * submit
- *		Send one prepared request (after a token, for OAuth2 connections).
- */
-static void
-submit(HttpReq *req)
-{
+	req->state = REQ_NEW;
+	req->done = done;
+	req->done_arg = arg;
 	switch (req->spec.auth.type)
 	{
 		case HTTP_AUTH_BEARER:
@@ -1778,278 +1337,121 @@ submit(HttpReq *req)
 			}
 		case HTTP_AUTH_OAUTH2:
 			add_secret(req, req->spec.auth.client_secret);
-			req->token = token_entry(&req->spec.auth);
-			token_wait(req, NULL);
-			return;
+			break;
 		case HTTP_AUTH_NONE:
 			break;
 	}
 	if (req->spec.mail != NULL && req->spec.mail->password != NULL)
 		add_secret(req, req->spec.mail->password);
+	return req;
+}
+
+/*
+ * execlog_http_start
+ *		Send a request made by execlog_http_new(): a connection with OAuth2
+ *		auth first waits for its token (oauth2.c).
+ */
+void
+execlog_http_start(HttpRequest *req)
+{
+	Assert(req->state == REQ_NEW);
+	req->result.submitted_at = GetCurrentTimestamp();
+	if (req->spec.auth.type == HTTP_AUTH_OAUTH2)
+	{
+		req->state = REQ_TOKEN;
+		execlog_oauth2_submit(req, &req->spec.auth);
+		return;
+	}
 	start_transfer(req);
 }
 
-/* Remember the step row of a request to fail (req is freed next). */
-static void
-stale_add(HttpReq *req, bool answered)
+/* execlog_http_new() and execlog_http_start() at once. */
+HttpRequest *
+execlog_http_submit(const HttpSpec *spec, HttpDoneCallback done, void *arg)
 {
-	StaleStep  *st;
-	HttpSpec   *spec = &req->spec;
+	HttpRequest *req = execlog_http_new(spec, done, arg);
 
-	if (n_stale == cap_stale)
-	{
-		cap_stale = Max(cap_stale * 2, 16);
-		stale = stale ? repalloc(stale, sizeof(StaleStep) * cap_stale) :
-			MemoryContextAlloc(http_cxt, sizeof(StaleStep) * cap_stale);
-	}
-	st = &stale[n_stale++];
-	st->execution_id = req->result.execution_id;
-	st->attempt = req->result.attempt;
-	st->position = req->result.position;
-	st->account_id = spec->account_id;
-	st->name = cxt_strdup(http_cxt, spec->name ? spec->name : "");
-	st->input = spec->input ? (Jsonb *) MemoryContextAlloc(http_cxt, VARSIZE(spec->input)) : NULL;
-	if (st->input)
-		memcpy(st->input, spec->input, VARSIZE(spec->input));
-	st->started_at = spec->started_at;
-	st->answered = answered;
+	execlog_http_start(req);
+	return req;
 }
 
 /*
- * execlog_http_batch_done
- *		After the batch committed: drop the results it recorded, remember the
- *		ones it could not use (their executions stopped running meanwhile),
- *		and send the requests it prepared.
+ * execlog_http_send_with_token
+ *		oauth2.c: send a request that waited for its access token.
  */
 void
-execlog_http_batch_done(void)
+execlog_http_send_with_token(HttpRequest *req, const char *token)
 {
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &done)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		if (!req->in_batch)
-			continue;
-		if (!req->result.consumed)
-			stale_add(req, true);
-		list_remove_req(req);
-		free_req(req);
-	}
-	dlist_foreach_modify(iter, &deferred)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		dlist_delete(&req->node);
-		submit(req);
-	}
-	execlog_http_drive();
+	Assert(req->state == REQ_TOKEN);
+	req->token_used = MemoryContextStrdup(req->cxt, token);
+	add_secret(req, req->token_used);
+	start_transfer(req);
 }
 
 /*
- * execlog_http_batch_abort
- *		The batch failed as a whole (its transaction aborted): the requests
- *		it prepared are dropped unsent, and the results it took are given
- *		back, to be continued by a later batch.
+ * execlog_http_fail
+ *		oauth2.c: fail a request that waited for its access token.
  */
 void
-execlog_http_batch_abort(void)
+execlog_http_fail(HttpRequest *req, const char *error)
 {
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &done)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		req->in_batch = false;
-		req->result.consumed = false;
-	}
-	dlist_foreach_modify(iter, &deferred)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		dlist_delete(&req->node);
-		free_req(req);
-	}
+	Assert(req->state == REQ_TOKEN);
+	req_fail(req, error);
 }
 
-/*
- * execlog_http_finished_ids
- *		Add the executions whose requests finished to ids (int64 *), for the
- *		batch that continues them.
- */
-List *
-execlog_http_finished_ids(List *ids)
-{
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &done)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-		int64	   *id;
-
-		if (req->in_batch)
-			continue;
-		req->in_batch = true;
-		id = palloc(sizeof(int64));
-		*id = req->result.execution_id;
-		ids = lappend(ids, id);
-	}
-	return ids;
-}
-
-/*
- * execlog_http_result
- *		The result of the request of this step of this attempt, for the batch
- *		continuing it; NULL when there is none.
- */
+/* The result of a finished request (valid until it is released). */
 HttpResult *
-execlog_http_result(int64 execution_id, int32 attempt, int32 position)
+execlog_http_result(HttpRequest *req)
 {
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &done)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		if (req->in_batch && !req->result.consumed &&
-			req->result.execution_id == execution_id &&
-			req->result.attempt == attempt && req->result.position == position)
-		{
-			req->result.consumed = true;
-			return &req->result;
-		}
-	}
-	return NULL;
+	Assert(req->state == REQ_DONE);
+	return &req->result;
 }
 
 /*
- * execlog_http_result_of
- *		The result of the request of an execution's attempt whose step row
- *		was not written yet (see http.h), for the batch continuing it; NULL
- *		when there is none.
- */
-HttpResult *
-execlog_http_result_of(int64 execution_id, int32 attempt)
-{
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &done)
-	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		if (req->in_batch && !req->result.consumed && !req->recorded &&
-			req->result.execution_id == execution_id && req->result.attempt == attempt)
-		{
-			req->result.consumed = true;
-			return &req->result;
-		}
-	}
-	return NULL;
-}
-
-/*
- * execlog_http_unconsume
- *		The batch could not use this result after all (its execution was
- *		cancelled meanwhile): its step row is failed after the batch.
+ * execlog_http_release
+ *		Free a request: a finished one once its result has been used, or one
+ *		still in flight, which is aborted (its connection is closed) and
+ *		never reported.
  */
 void
-execlog_http_unconsume(HttpResult *res)
+execlog_http_release(HttpRequest *req)
 {
-	res->consumed = false;
-}
-
-/*
- * execlog_http_saturated
- *		Whether the worker has enough requests in flight: it then continues
- *		what finished before claiming more executions.
- */
-bool
-execlog_http_saturated(void)
-{
-	return n_waiting + n_running - n_detached + n_done >= Max(2 * execlog_batch_size, 32);
-}
-
-/*
- * Results are continued in batches: a finished request waits up to this
- * long for others to finish, while the worker keeps driving the rest.
- */
-#define GATHER_MS 5
-
-/* Results not yet handed to a batch, and the time the oldest finished. */
-static int
-ready_results(TimestampTz *oldest)
-{
-	dlist_iter	iter;
-	int			n = 0;
-
-	*oldest = 0;
-	dlist_foreach(iter, &done)
+	switch (req->state)
 	{
-		HttpReq    *req = dlist_container(HttpReq, node, iter.cur);
-
-		if (req->in_batch)
-			continue;
-		if (n == 0 || req->result.finished_at < *oldest)
-			*oldest = req->result.finished_at;
-		n++;
+		case REQ_NEW:
+			break;
+		case REQ_TOKEN:
+			execlog_oauth2_forget(req);
+			break;
+		case REQ_HOST:
+			dlist_delete(&req->node);
+			break;
+		case REQ_RUNNING:
+			break;
+		case REQ_DONE:
+			if (!req->reported)
+				dlist_delete(&req->node);
+			break;
 	}
-	return n;
+	free_req(req);
 }
 
 /*
  * execlog_http_wait_ms
- *		How long the worker may wait for its latch or its sockets before the
- *		next pass: at most max_ms (0: other work is waiting), less when
- *		libcurl's timer is due sooner.  Finished requests are continued once
- *		a batch of them is ready, nothing else is in flight, or the oldest has
- *		waited GATHER_MS; with enough requests in flight, the worker waits
- *		for answers before claiming more.
+ *		How long the worker may wait for its latch or its sockets, given
+ *		that its callers would wait wait_ms: less when libcurl's timer is due
+ *		sooner, when a finished request is still to be reported, or when a
+ *		token another worker fetches may come.
  */
 long
-execlog_http_wait_ms(long max_ms)
+execlog_http_wait_ms(long wait_ms)
 {
 	dlist_iter	iter;
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz oldest;
-	int			ready = ready_results(&oldest);
-	int			inflight = n_running + n_waiting - n_detached;
-	long		wait = max_ms;
+	long		wait = wait_ms;
 
-	if (n_stale > 0)
+	if (!dlist_is_empty(&finished))
 		return 0;
-	if (!dlist_is_empty(&detached_done))
-	{
-		/* detached results too are recorded in batches (alert_send.c) */
-		HttpReq    *first = dlist_head_element(HttpReq, node, &detached_done);
-		long		age = (long) ((now - first->result.finished_at) / 1000);
-
-		if (n_detached == 0 || age >= GATHER_MS)
-			return 0;
-		wait = Min(wait, GATHER_MS - age);
-	}
-	if (ready > 0)
-	{
-		long		age = (long) ((now - oldest) / 1000);
-
-		if (inflight == 0 || ready >= execlog_batch_size || age >= GATHER_MS)
-			return 0;
-		wait = GATHER_MS - age;
-	}
-	else if (max_ms == 0)
-	{
-		if (inflight == 0 || !execlog_http_saturated())
-			return 0;
-		wait = MAX_WAIT_IN_FLIGHT_MS;
-	}
-	/* a slow request's row is due to be written as "running" */
-	{
-		long		rec = record_due_ms(now);
-
-		if (rec >= 0 && rec < wait)
-			wait = rec;
-	}
 	dlist_foreach(iter, &pools)
 	{
 		HttpPool   *pool = dlist_container(HttpPool, node, iter.cur);
@@ -2066,346 +1468,35 @@ execlog_http_wait_ms(long max_ms)
 			wait = ms;
 	}
 	/* the worker fetching a token sets our latch; look now and then anyway */
-	if (wait > TOKEN_POLL_MS && token_waiting_for_others())
-		wait = TOKEN_POLL_MS;
+	if (wait > EXECLOG_TOKEN_POLL_MS && execlog_oauth2_waiting_for_others())
+		wait = EXECLOG_TOKEN_POLL_MS;
 	return wait;
 }
 
-/* Abort every request of an execution (its executions stopped running). */
-static void
-abort_requests_of(int64 execution_id)
-{
-	FOREACH_IN_FLIGHT(req,
-					  if (req->is_token || req->spec.detached ||
-						  req->result.execution_id != execution_id)
-					  continue;
-					  stale_add(req, false);
-					  list_remove_req(req);
-					  free_req(req));
-}
-
-static Datum
-array_of(Datum *values, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(values, n, type, typlen, typbyval, typalign));
-}
-
-
 /*
- * execlog_http_check_cancels
- *		Inside a worker transaction: when a cancel was committed for one of
- *		this worker's executions since the last look, abort the requests of
- *		executions that are no longer running here; then fail the step rows
- *		of aborted requests and of results that came too late.
+ * execlog_http_retry_after
+ *		Seconds a Retry-After value asks to wait (delay-seconds or an
+ *		HTTP-date), at most a day; -1 when none or unreadable.  For http
+ *		steps and alert deliveries alike.
  */
-void
-execlog_http_check_cancels(int slot)
-{
-	uint32		seen;
-	Datum		values[3];
-
-	SpinLockAcquire(&execlog_shared->mutex);
-	seen = execlog_shared->slots[slot].http_cancels;
-	SpinLockRelease(&execlog_shared->mutex);
-
-	if (seen != cancels_seen && n_running + n_waiting > 0)
-	{
-		Datum	   *ids = palloc(sizeof(Datum) * (n_running + n_waiting));
-		Datum	   *attempts = palloc(sizeof(Datum) * (n_running + n_waiting));
-		int			n = 0;
-		uint64		i;
-		List	   *gone = NIL;
-		ListCell   *lc;
-
-		FOREACH_IN_FLIGHT(req,
-						  if (req->is_token || req->spec.detached)
-						  continue;
-						  ids[n] = Int64GetDatum(req->result.execution_id);
-						  attempts[n++] = Int32GetDatum(req->result.attempt));
-		if (gone_plan == NULL)
-		{
-			Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
-
-			gone_plan = execlog_keyed_prepare("SELECT u.id FROM unnest($1, $2) AS u(id, attempt)"
-								  " WHERE NOT EXISTS (SELECT 1 FROM execlog.executions e"
-								  "                    WHERE e.id = u.id AND e.attempt = u.attempt"
-								  "                      AND e.status = 'running' AND e.worker = $3)",
-								  3, types);
-		}
-		values[0] = array_of(ids, n, INT8OID);
-		values[1] = array_of(attempts, n, INT4OID);
-		values[2] = Int32GetDatum(slot);
-		execlog_keyed_plan(gone_plan);
-		if (SPI_execute_plan(gone_plan, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not check the executions of requests in flight");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			int64	   *id = palloc(sizeof(int64));
-
-			*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											  1, &isnull));
-			gone = lappend(gone, id);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		foreach(lc, gone)
-			abort_requests_of(*(int64 *) lfirst(lc));
-	}
-	cancels_seen = seen;
-
-	if (n_stale > 0)
-		fail_stale();
-}
-
-/* Columns of the step rows written by this file (stale and slow ones). */
-#define ROW_COLS 8
-
-/* The step rows being written, column by column (see rows_init). */
-static Datum *row_vals[ROW_COLS];
-static bool *row_nulls[ROW_COLS];
-
-static void
-rows_init(int n)
-{
-	int			k;
-
-	for (k = 0; k < ROW_COLS; k++)
-	{
-		row_vals[k] = palloc(sizeof(Datum) * Max(n, 1));
-		row_nulls[k] = palloc0(sizeof(bool) * Max(n, 1));
-	}
-}
-
-static void
-rows_set(int i, int64 id, int32 attempt, int32 position, int64 account_id,
-		 const char *name, Jsonb *input, TimestampTz started_at, bool answered)
-{
-	row_vals[0][i] = Int64GetDatum(id);
-	row_vals[1][i] = Int32GetDatum(attempt);
-	row_vals[2][i] = Int32GetDatum(position);
-	row_vals[3][i] = Int64GetDatum(account_id);
-	row_vals[4][i] = CStringGetTextDatum(name ? name : "");
-	row_vals[5][i] = input ? JsonbPGetDatum(input) : (Datum) 0;
-	row_nulls[5][i] = input == NULL;
-	row_vals[6][i] = TimestampTzGetDatum(started_at);
-	row_vals[7][i] = BoolGetDatum(answered);
-}
-
-/* Run a statement on the rows set so far: $1..$8 are their columns. */
-static void
-rows_run(SPIPlanPtr plan, int n, int expect)
-{
-	static const Oid elem[ROW_COLS] = {INT8OID, INT4OID, INT4OID, INT8OID, TEXTOID,
-	JSONBOID, TIMESTAMPTZOID, BOOLOID};
-	Datum		values[ROW_COLS];
-	int			k;
-
-	for (k = 0; k < ROW_COLS; k++)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		int			dims[1] = {n};
-		int			lbs[1] = {1};
-
-		get_typlenbyvalalign(elem[k], &typlen, &typbyval, &typalign);
-		values[k] = PointerGetDatum(construct_md_array(row_vals[k], row_nulls[k], 1, dims, lbs,
-													   elem[k], typlen, typbyval, typalign));
-	}
-	execlog_keyed_plan(plan);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != expect)
-		elog(ERROR, "could not record the step rows of requests");
-}
-
-#define ROW_ARGS \
-	"unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::text[]," \
-	"       $6::jsonb[], $7::timestamptz[], $8::boolean[])" \
-	" AS u(id, attempt, position, account_id, name, input, started_at, answered)"
-
-static const Oid row_types[ROW_COLS] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
-INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
-
-/*
- * fail_stale
- *		Fail the step rows of aborted requests and of answers that came too
- *		late (their executions stopped running), writing the rows that were
- *		still kept in memory.
- */
-static void
-fail_stale(void)
-{
-	int			i;
-
-	if (stale_plan == NULL)
-		stale_plan = execlog_keyed_prepare(
-						"INSERT INTO execlog.execution_steps AS s"
-						"  (execution_id, attempt, position, account_id, name, kind, status,"
-						"   started_at, finished_at, input, error)"
-						" SELECT u.id, u.attempt, u.position, u.account_id, u.name, 'http', 'failed',"
-						"        u.started_at, pg_catalog.now(), u.input,"
-						"        CASE WHEN e.attempt <> u.attempt"
-						"             THEN 'request aborted: a new attempt started'"
-						"             WHEN u.answered"
-						"             THEN 'answer discarded: the execution is '"
-						"                  || e.status::text || ', no longer running'"
-						"             ELSE 'request aborted: the execution is '"
-						"                  || e.status::text || ', no longer running' END"
-						"   FROM " ROW_ARGS
-						"   JOIN execlog.executions e ON e.id = u.id"
-						"  WHERE e.status <> 'running' OR e.attempt <> u.attempt"
-						" ON CONFLICT (execution_id, attempt, position) DO UPDATE"
-						"   SET status = 'failed', finished_at = excluded.finished_at,"
-						"       error = excluded.error"
-						/* or the row execlog.cancel() ended for us (api.c) */
-						" WHERE s.status = 'running'"
-						"    OR s.error = '" EXECLOG_HTTP_CANCELLED_ERROR "'",
-						ROW_COLS, (Oid *) row_types);
-	rows_init(n_stale);
-	for (i = 0; i < n_stale; i++)
-		rows_set(i, stale[i].execution_id, stale[i].attempt, stale[i].position,
-				 stale[i].account_id, stale[i].name, stale[i].input,
-				 stale[i].started_at, stale[i].answered);
-	rows_run(stale_plan, n_stale, SPI_OK_INSERT);
-	for (i = 0; i < n_stale; i++)
-	{
-		pfree(stale[i].name);
-		if (stale[i].input)
-			pfree(stale[i].input);
-	}
-	n_stale = 0;
-}
-
-/* Whether a request in flight has its row to write as "running" by now. */
-static bool
-slow_unrecorded(HttpReq *req, TimestampTz now)
-{
-	return !req->is_token && !req->spec.detached && !req->recorded &&
-		TimestampDifferenceExceeds(req->spec.started_at, now, EXECLOG_HTTP_RECORD_AFTER_MS);
-}
-
-
-/*
- * execlog_http_record_slow
- *		Inside a worker transaction: write the step rows of requests in
- *		flight for EXECLOG_HTTP_RECORD_AFTER_MS or more as "running", so
- *		that step_log shows what a slow request sent while it waits.
- */
-void
-execlog_http_record_slow(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	int			n = 0;
-
-	FOREACH_IN_FLIGHT(req, if (slow_unrecorded(req, now)) n++);
-	if (n == 0)
-		return;
-	if (slow_plan == NULL)
-		slow_plan = execlog_keyed_prepare(
-						"INSERT INTO execlog.execution_steps"
-						"  (execution_id, attempt, position, account_id, name, kind, status,"
-						"   started_at, input)"
-						" SELECT u.id, u.attempt, u.position, u.account_id, u.name, 'http', 'running',"
-						"        u.started_at, u.input"
-						"   FROM " ROW_ARGS
-						"   JOIN execlog.executions e ON e.id = u.id"
-						"  WHERE e.status = 'running' AND e.attempt = u.attempt"
-						/*
-						 * A cancel committed meanwhile is seen (the locked row is
-						 * checked again), and one under way is skipped; a cancel
-						 * that comes later waits for this transaction and then
-						 * ends the row itself (api.c): so no cancelled execution
-						 * keeps a running row, even if this worker dies.
-						 */
-						"    FOR SHARE OF e SKIP LOCKED"
-						" ON CONFLICT (execution_id, attempt, position) DO NOTHING",
-						ROW_COLS, (Oid *) row_types);
-	rows_init(n);
-	n = 0;
-	FOREACH_IN_FLIGHT(req,
-					  if (slow_unrecorded(req, now))
-					  {
-						  rows_set(n++, req->result.execution_id, req->result.attempt,
-								   req->result.position, req->spec.account_id, req->spec.name,
-								   req->spec.input, req->spec.started_at, false);
-						  req->recorded = true;
-					  });
-	rows_run(slow_plan, n, SPI_OK_INSERT);
-}
-
-/*
- * record_due_ms
- *		Milliseconds until the next request in flight has its row to write
- *		(0: now); -1 when none.
- */
-static long
-record_due_ms(TimestampTz now)
-{
-	TimestampTz first = 0;
-
-	FOREACH_IN_FLIGHT(req,
-					  if (!req->is_token && !req->spec.detached && !req->recorded &&
-						  (first == 0 || req->spec.started_at < first))
-					  first = req->spec.started_at);
-	if (first == 0)
-		return -1;
-	first += (TimestampTz) EXECLOG_HTTP_RECORD_AFTER_MS * 1000;
-	return first <= now ? 0 : (long) ((first - now + 999) / 1000);
-}
-
-/* ----------
- * Detached requests: other users of the transport (alert deliveries)
- * ----------
- */
-
-/*
- * execlog_http_send
- *		Send a detached request now (a copy of spec): it shares the multi
- *		handles and the address policy, but not the batches of the steps.
- */
-void
-execlog_http_send(HttpSpec *spec)
-{
-	HttpReq    *req = new_req();
-
-	Assert(spec->detached);
-	copy_spec(req, spec);
-	n_detached++;
-	submit(req);
-}
-
-/*
- * execlog_http_take_detached
- *		The next finished detached request, or NULL; give it back with
- *		execlog_http_release() once its result has been used.
- */
-HttpResult *
-execlog_http_take_detached(void)
-{
-	HttpReq    *req;
-
-	if (dlist_is_empty(&detached_done))
-		return NULL;
-	req = dlist_container(HttpReq, node, dlist_pop_head_node(&detached_done));
-	return &req->result;
-}
-
-/* Free a detached request taken with execlog_http_take_detached(). */
-void
-execlog_http_release(HttpResult *res)
-{
-	HttpReq    *req = (HttpReq *) ((char *) res - offsetof(HttpReq, result));
-
-	free_req(req);
-}
-
-/* Detached requests sent and not finished yet. */
 int
-execlog_http_detached_in_flight(void)
+execlog_http_retry_after(const char *value)
 {
-	return n_detached;
+	char	   *end;
+	long		s;
+
+	if (value == NULL || *value == '\0')
+		return -1;
+	errno = 0;
+	s = strtol(value, &end, 10);
+	if (end == value || *end != '\0' || errno != 0)
+	{
+		time_t		t = curl_getdate(value, NULL);
+
+		if (t < 0)
+			return -1;
+		s = (long) (t - time(NULL));
+	}
+	s = Max(s, 0);
+	return (int) Min(s, MAX_RETRY_AFTER_S);
 }
