@@ -70,7 +70,7 @@ SET ROLE t50_nobody;
 SELECT t50_probe(format('SELECT FROM execlog.%I', c.relname)) AS result,
 	   count(*) > 10 AS for_all_relations
   FROM pg_class c
- WHERE c.relnamespace = 'execlog'::regnamespace AND c.relkind IN ('r', 'v')
+ WHERE c.relnamespace = 'execlog'::regnamespace AND c.relkind IN ('r', 'v', 'p')
  GROUP BY 1;
 SELECT t50_probe(format('SELECT execlog.%I(%s)', p.proname,
 						(SELECT string_agg('NULL::' || format_type(t, NULL), ', ')
@@ -91,7 +91,7 @@ SET ROLE t50_reader;
 SELECT t50_probe(format('SELECT count(*) FROM execlog.%I', c.relname)) AS result,
 	   string_agg(c.relname, ', ' ORDER BY c.relname) AS relations
   FROM pg_class c
- WHERE c.relnamespace = 'execlog'::regnamespace AND c.relkind IN ('r', 'v')
+ WHERE c.relnamespace = 'execlog'::regnamespace AND c.relkind IN ('r', 'v', 'p')
  GROUP BY 1;
 SELECT id, name, base_url FROM execlog.connections ORDER BY id;
 SELECT auth FROM execlog.connections;

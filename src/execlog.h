@@ -54,6 +54,7 @@ extern int	execlog_alert_retry_delay_ms;
 extern int	execlog_alert_coalesce_s;
 extern bool execlog_alert_delivery;
 extern int	execlog_retention_min;
+extern int	execlog_partition_interval_min;
 extern int	execlog_batch_size;
 
 extern void execlog_define_gucs(void);
@@ -93,6 +94,9 @@ extern void execlog_wake_workers(void);
 
 /* A clear error for ATTACH PARTITION of watched tables (watch_attach.c) */
 extern void execlog_watch_attach_init(void);
+
+/* partition_restore.c */
+extern bool execlog_partition_restore_done(Node *parsetree);
 
 /* ----------
  * Privilege helpers (privs.c)

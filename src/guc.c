@@ -32,6 +32,7 @@ int			execlog_alert_retry_delay_ms = 30000;
 int			execlog_alert_coalesce_s = 300;
 bool		execlog_alert_delivery = true;
 int			execlog_retention_min = 0;
+int			execlog_partition_interval_min = 1440;
 int			execlog_batch_size = 100;
 
 /*
@@ -172,6 +173,15 @@ execlog_define_gucs(void)
 							NULL,
 							&execlog_retention_min,
 							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlog.partition_interval",
+							"Length of the time interval whose executions share one history partition.",
+							"Worker 0 opens the next partition when an interval begins (UTC). Under a day is for tests.",
+							&execlog_partition_interval_min,
+							1440, 1, 366 * 1440,
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);

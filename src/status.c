@@ -25,6 +25,9 @@
  *-------------------------------------------------------------------------
  */
 #include "execlog.h"
+
+#include <ctype.h>
+
 #include "status.h"
 #include "policy.h"
 
@@ -691,20 +694,31 @@ guard_update(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
 /*
  * restoring_dump
  *		Whether the row comes from restoring a dump: a superuser's COPY into
- *		execlog.executions (see execlog._restoring()).  Such rows are taken
+ *		execlog.executions or one of its partitions (see execlog._restoring()).  Such rows are taken
  *		as dumped; every other writer goes through the status machine.
  */
 static bool
 restoring_dump(void)
 {
 	const char *q = debug_query_string;
-	static const char prefix[] = "COPY execlog.executions ";
+	static const char prefix[] = "COPY execlog.executions";
 
 	if (q == NULL || !superuser())
 		return false;
 	while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
 		q++;
-	return strncmp(q, prefix, sizeof(prefix) - 1) == 0;
+	if (strncmp(q, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	q += sizeof(prefix) - 1;
+	/* the table, or one of its partitions (executions_p<k>, as dumped) */
+	if (*q == ' ')
+		return true;
+	if (q[0] != '_' || q[1] != 'p' || !isdigit((unsigned char) q[2]))
+		return false;
+	q += 2;
+	while (isdigit((unsigned char) *q))
+		q++;
+	return *q == ' ';
 }
 
 /*

@@ -187,8 +187,9 @@ check_attach(RangeVar *parent_rv, RangeVar *partition_rv)
 
 /*
  * execlog_process_utility
- *		Check ALTER TABLE ... ATTACH PARTITION (check_attach), then run the
- *		statement as it would have run.
+ *		Skip the index statements of a restore that are done already
+ *		(partition_restore.c), check ALTER TABLE ... ATTACH PARTITION
+ *		(check_attach), then run the statement as it would have run.
  */
 static void
 execlog_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -197,6 +198,10 @@ execlog_process_utility(PlannedStmt *pstmt, const char *queryString,
 						DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+
+	/* restoring a dump: an index of a history partition there already */
+	if (execlog_partition_restore_done(parsetree))
+		return;
 
 	if (IsA(parsetree, AlterTableStmt) && IsTransactionState())
 	{

@@ -120,7 +120,8 @@ static SavedStmt due_retries = {
  * CLAIM_SKIP_MS claims lock their rows first and skip the locked ones.
  * The fast claim rechecks that a row is still claimable (after a wait)
  * with a condition that does not match executions_to_claim's predicate,
- * so that the rows are fetched by ctid rather than by scanning that index.
+ * so that the rows are fetched by id (the primary key of the partition the
+ * id prunes to) rather than by scanning that index.
  */
 #define CLAIM_LOCK_CLASS 0x45584c43
 #define CLAIM_WAIT_MS "50ms"
@@ -201,8 +202,8 @@ execlog_serialize(PG_FUNCTION_ARGS)
 
 static SavedStmt claim_fast_stmt = {
 	"UPDATE execlog.executions e SET status = 'running', worker = $2"
-	" WHERE e.ctid = ANY (ARRAY("
-	"        SELECT ctid FROM execlog.executions"
+	" WHERE e.id = ANY (ARRAY("
+	"        SELECT id FROM execlog.executions"
 	"         WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
 	"         ORDER BY id LIMIT $1))"
 	"   AND e.status::text IN ('pending', 'running')"
@@ -211,14 +212,17 @@ static SavedStmt claim_fast_stmt = {
 	2, {INT4OID, INT4OID}, NULL, true
 };
 
-/* Update the rows locked by ctid: a locked row cannot move. */
+/*
+ * Update the rows locked, by id: executions is partitioned, so a ctid
+ * names a row of one partition only.
+ */
 static SavedStmt claim_stmt = {
 	"WITH c AS ("
-	"  SELECT ctid FROM execlog.executions"
+	"  SELECT id FROM execlog.executions"
 	"   WHERE status = 'pending' OR (status = 'running' AND worker IS NULL)"
 	"   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $2"
-	"   FROM c WHERE e.ctid = c.ctid RETURNING e.id",
+	"   FROM c WHERE e.id = c.id RETURNING e.id",
 	2, {INT4OID, INT4OID}, NULL, true
 };
 
@@ -232,7 +236,7 @@ static SavedStmt throttled_stmt = {
 
 static SavedStmt claim_queued_stmt = {
 	"WITH c AS ("
-	"  SELECT ctid FROM execlog.executions"
+	"  SELECT id FROM execlog.executions"
 	"   WHERE automation_id = $1 AND status = 'queued'"
 	"   ORDER BY id"
 	"   LIMIT greatest(0, $2 - (SELECT count(*) FROM execlog.executions"
@@ -240,7 +244,7 @@ static SavedStmt claim_queued_stmt = {
 	"                             AND status IN ('running', 'paused')))"
 	"   FOR UPDATE SKIP LOCKED)"
 	" UPDATE execlog.executions e SET status = 'running', worker = $3"
-	"   FROM c WHERE e.ctid = c.ctid RETURNING e.id",
+	"   FROM c WHERE e.id = c.id RETURNING e.id",
 	3, {INT8OID, INT4OID, INT4OID}, NULL, true
 };
 
@@ -251,6 +255,26 @@ static SavedStmt prune_stmt = {
 
 /* How often worker 0 applies execlog.retention. */
 #define PRUNE_INTERVAL_MS 60000
+
+/*
+ * Worker 0's partition maintenance (src/sql/80_partitions.sql): the history
+ * partitions ahead, and the next one opened when an interval of
+ * execlog.partition_interval begins; once a minute, before the claim.
+ */
+static SavedStmt partitions_stmt = {
+	"SELECT execlog._partitions_maintain(pg_catalog.make_interval(mins => $1))",
+	1, {INT4OID}, NULL, true
+};
+
+#define PARTITIONS_INTERVAL_MS 60000
+
+/*
+ * When worker 0 last ran its partition maintenance and applied
+ * execlog.retention; a reload of the settings clears both, so that new
+ * values apply at the next pass.
+ */
+static TimestampTz partitions_checked_at = 0;
+static TimestampTz pruned_at = 0;
 
 /* The batch being run (TopMemoryContext), and the error that broke it. */
 static int64 *batch_ids = NULL;
@@ -496,6 +520,49 @@ end_tx(void)
 }
 
 /*
+ * maintain_partitions
+ *		Worker 0's partition maintenance (partitions_stmt) in a
+ *		subtransaction of the claim's transaction: a failure (a lock not
+ *		granted within lock_timeout, say) is logged and retried at the next
+ *		maintenance pass; it never costs the claim.
+ */
+static void
+maintain_partitions(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(execlog_partition_interval_min);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		worker_stmt(&partitions_stmt, values);
+		SPI_freetuptable(SPI_tuptable);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(LOG,
+				(errmsg("execlog: partition maintenance failed, retried in a minute: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * schema_usable
  *		Whether the extension is installed at the library's version.  While
  *		it is missing, older or newer the worker waits, saying so once per
@@ -588,18 +655,28 @@ worker_pass(int slot, bool *recovered, long *sleep_ms)
 										   "interrupted: the worker running it stopped before it finished");
 		*recovered = true;
 	}
+	/* partitions ahead: worker 0, once a minute */
+	if (slot == 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(partitions_checked_at, now, PARTITIONS_INTERVAL_MS))
+		{
+			partitions_checked_at = now;
+			maintain_partitions();
+		}
+	}
 	/* execlog.retention: worker 0 prunes once a minute */
 	if (slot == 0 && execlog_retention_min > 0)
 	{
-		static TimestampTz last_prune = 0;
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (TimestampDifferenceExceeds(last_prune, now, PRUNE_INTERVAL_MS))
+		if (TimestampDifferenceExceeds(pruned_at, now, PRUNE_INTERVAL_MS))
 		{
 			values[0] = Int32GetDatum(execlog_retention_min);
 			worker_stmt(&prune_stmt, values);
 			SPI_freetuptable(SPI_tuptable);
-			last_prune = now;
+			pruned_at = now;
 		}
 	}
 
@@ -1018,6 +1095,8 @@ execlog_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			partitions_checked_at = 0;
+			pruned_at = 0;
 		}
 
 		SpinLockAcquire(&execlog_shared->mutex);

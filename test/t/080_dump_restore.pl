@@ -1,7 +1,8 @@
 # pg_dump -Fc + pg_restore, and a plain SQL dump through psql, into a fresh
 # cluster with execlog preloaded: every row of every execlog table comes
 # back, sequences continue, the status machine still holds for ordinary
-# writers, paused executions resume, failed ones retry, workers go on.
+# writers, paused executions resume, failed ones retry, workers go on;
+# history partitions made after the install come back with their rows.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -33,6 +34,28 @@ INSERT INTO public.orders VALUES (1, 'eu');
 my $watched = q1($src, q{SELECT id FROM execlog.executions WHERE trigger_kind = 'data'});
 ok(wait_status($src, $watched, "'success'"), 'source: the watch started an execution');
 my $src_oid = q1($src, q{SELECT watched_table::oid FROM execlog.triggers WHERE kind = 'data'});
+
+# history partitions made outside the install script, as worker 0 makes
+# them (its maintenance function, run here so that no clock is waited
+# for): three intervals pass, the ids move on to partition 3, which is not
+# a member of the extension and is dumped whole, with its rows
+for my $k (1 .. 3)
+{
+	$src->safe_psql('postgres', q{
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE execlog.executions SET created_at = created_at - interval '1 day';
+COMMIT;
+SELECT execlog._partitions_maintain('1 day');});
+	my $id = q1($src, q{SELECT execlog.start('ok')});
+	ok($id == $k * 1000000000 && wait_status($src, $id, "'success'"),
+		"source: execution $id, first of partition $k, succeeds");
+	push @ok, $id;
+}
+is(q1($src, q{SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c
+	WHERE c.relname ~ '^executions_p[0-9]+$'
+	  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')}),
+	'executions_p3 executions_p4 executions_p5', 'source: the partitions made later are not extension members');
 
 my $tables = q1($src, q{SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c
 	JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'execlog' AND c.relkind IN ('r', 'p')});
