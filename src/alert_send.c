@@ -1045,13 +1045,6 @@ execlog_alerts_pass(long *sleep_ms, bool busy)
 	begin_tx("execlog: delivering alerts");
 	MemoryContextSwitchTo(alert_cxt);
 
-	/*
-	 * A commit lost in a crash loses nothing that matters: an outcome not
-	 * recorded leaves the alert leased, and it is sent again (at least
-	 * once).  No need to wait for the WAL flush.
-	 */
-	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
 	outcomes_init(&o, list_length(results) + ALERT_BATCH);
 	foreach(lc, results)
 		result_outcome(&o, (Delivery *) lfirst(lc));
@@ -1061,6 +1054,18 @@ execlog_alerts_pass(long *sleep_ms, bool busy)
 	outcomes_write(&o);
 	if (execlog_alert_delivery)
 		look_next_due();
+
+	/*
+	 * An outcome lost in a crash loses nothing that matters: the alert stays
+	 * leased and is sent again (at least once), so a pass that only records
+	 * outcomes need not wait for the WAL flush.  A pass that claimed new
+	 * attempts does: the attempt must be counted on disk before its request
+	 * leaves, or a crash would forget a try the receiver saw (attempts would
+	 * undercount, and crashes could retry beyond alert_max_attempts).
+	 */
+	if (prepared == NIL)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	end_tx();
 	MemoryContextSwitchTo(caller);
 
